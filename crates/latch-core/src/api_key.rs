@@ -123,7 +123,10 @@ mod tests {
             set.check(k.key.0.as_bytes()),
             Some(&KeySource::Stored(k.record.id.clone()))
         );
-        assert_eq!(set.check("x".repeat(32).as_bytes()), Some(&KeySource::Config(1)));
+        assert_eq!(
+            set.check("x".repeat(32).as_bytes()),
+            Some(&KeySource::Config(1))
+        );
         assert_eq!(set.check(b"nope"), None);
         assert_eq!(set.check(b""), None);
         assert!(!format!("{k:?}").contains(&k.key.0));

@@ -142,7 +142,11 @@ impl Latch {
         let limits = CreateLimits {
             max_sessions_per_user: self.policy.max_sessions_per_user,
         };
-        match self.store.create_session(record.clone(), limits, now).await? {
+        match self
+            .store
+            .create_session(record.clone(), limits, now)
+            .await?
+        {
             Created::UserBlocked => {
                 info!(target: "latch::audit", event = "session.refused", user_id = ?record.user_id, reason = "user_blocked");
                 Err(Error::UserBlocked)

@@ -30,9 +30,7 @@ pub(crate) struct EngineMetrics {
 impl EngineMetrics {
     pub(crate) fn register() -> Self {
         let v = |o: &'static str| counter!("latch_validations_total", "outcome" => o);
-        let c = |cache: &'static str, r: &'static str| {
-            counter!("latch_cache_lookups_total", "cache" => cache, "result" => r)
-        };
+        let c = |cache: &'static str, r: &'static str| counter!("latch_cache_lookups_total", "cache" => cache, "result" => r);
         Self {
             active: v("active"),
             inactive: Inactive::ALL.map(|i| v(i.as_str())),

@@ -134,7 +134,10 @@ mod tests {
 
     #[test]
     fn formats_rfc3339() {
-        assert_eq!(Timestamp::from_millis(0).to_string(), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            Timestamp::from_millis(0).to_string(),
+            "1970-01-01T00:00:00Z"
+        );
         // 2026-12-03T19:00:01.999Z
         assert_eq!(
             Timestamp::from_millis(1_796_324_401_999).to_string(),

@@ -323,7 +323,9 @@ impl ParsedToken {
 
 impl fmt::Debug for ParsedToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ParsedToken").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ParsedToken")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -412,7 +414,11 @@ mod tests {
         let id = SessionId::generate().unwrap();
         assert_eq!(id.to_string().parse::<SessionId>().unwrap(), id);
         assert!("".parse::<SessionId>().is_err());
-        assert!("ABCDEF0123456789ABCDEF0123456789".parse::<SessionId>().is_err());
+        assert!(
+            "ABCDEF0123456789ABCDEF0123456789"
+                .parse::<SessionId>()
+                .is_err()
+        );
         assert!("zz".repeat(16).parse::<SessionId>().is_err());
         assert!("é".repeat(16).parse::<SessionId>().is_err());
     }

@@ -183,8 +183,7 @@ fn check_roles(roles: Vec<String>) -> Result<Vec<String>, InvalidUser> {
 fn valid_role(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= MAX_ROLE_LEN
-        && r
-            .bytes()
+        && r.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'/'))
 }
 
@@ -234,7 +233,10 @@ mod tests {
         );
         let mut big = Map::new();
         big.insert("k".into(), Value::String("x".repeat(5000)));
-        assert_eq!(UserPatch::new(None, None, Some(big)), Err(InvalidUser::AttributesTooLarge));
+        assert_eq!(
+            UserPatch::new(None, None, Some(big)),
+            Err(InvalidUser::AttributesTooLarge)
+        );
     }
 
     #[test]

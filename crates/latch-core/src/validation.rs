@@ -17,6 +17,13 @@ pub enum Validation {
     Inactive(Inactive),
 }
 
+impl Validation {
+    /// Whether the token gives access.
+    pub fn is_active(&self) -> bool {
+        matches!(self, Self::Active(_))
+    }
+}
+
 /// Why a token gives no access.
 #[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
 pub enum Inactive {

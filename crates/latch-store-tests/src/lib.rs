@@ -3,11 +3,12 @@
 //!
 //! The tests drive the engine ([`latch_core::Latch`]) over the store under test with a
 //! [`ManualClock`], so expiry is tested by moving time, not by sleeping. Expand them for a
-//! backend with [`store_conformance!`], giving an expression that evaluates to a future of the
-//! store (the test crate needs `tokio` as a dev-dependency):
+//! backend with [`store_conformance!`], giving an expression that evaluates to a future of a
+//! `(store, guard)` pair; the guard (a temporary directory, a server process) lives as long as
+//! the test. The test crate needs `tokio` as a dev-dependency.
 //!
 //! ```ignore
-//! latch_store_tests::store_conformance!(async { latch_store_memory::MemoryStore::new() });
+//! latch_store_tests::store_conformance!(async { (latch_store_memory::MemoryStore::new(), ()) });
 //! ```
 
 #![forbid(unsafe_code)]
@@ -56,8 +57,9 @@ macro_rules! store_conformance {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
             async fn $name() {
-                let store = ::std::sync::Arc::new($make.await);
-                $crate::suite::$name(store).await;
+                let (store, guard) = $make.await;
+                $crate::suite::$name(::std::sync::Arc::new(store)).await;
+                drop(guard);
             }
         )*
     };

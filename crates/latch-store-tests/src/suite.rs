@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use latch_core::policy::Policy;
 use latch_core::store::{ApiKeyRecord, Store};
-use latch_core::time::Timestamp;
+use latch_core::time::{Clock, Timestamp};
 use latch_core::user::{UserId, UserPatch, UserStatus};
 use latch_core::{Error, Inactive, Validation};
 use serde_json::json;
@@ -51,7 +51,10 @@ pub async fn create_validate_revoke<S: Store>(store: Arc<S>) {
     assert_eq!(a.record().id, s.session.id);
     assert_eq!(a.user().id.as_str(), user);
     assert_eq!(a.user().status, UserStatus::Active);
-    assert_eq!(a.record().device.user_agent.as_deref(), Some("conformance/1.0"));
+    assert_eq!(
+        a.record().device.user_agent.as_deref(),
+        Some("conformance/1.0")
+    );
     // A cold engine (another node, or after a restart) sees the same.
     active(h.cold_engine().validate(s.token.expose()).await.unwrap());
     h.latch.revoke_token(s.token.expose()).await.unwrap();
@@ -74,8 +77,17 @@ pub async fn bad_tokens_are_inactive<S: Store>(store: Arc<S>) {
     let h = Harness::new(dyn_store(store));
     let s = h.create(&unique_user("bad"), None, None).await;
     let t = s.token.expose();
-    for bad in ["", "latch_s_", "Bearer x", &t[..t.len() - 1], &format!("{t}A")] {
-        assert_eq!(inactive(h.latch.validate(bad).await.unwrap()), Inactive::Malformed);
+    for bad in [
+        "",
+        "latch_s_",
+        "Bearer x",
+        &t[..t.len() - 1],
+        &format!("{t}A"),
+    ] {
+        assert_eq!(
+            inactive(h.latch.validate(bad).await.unwrap()),
+            Inactive::Malformed
+        );
     }
     // Same shape, different tag: rejected as forged by the tag check.
     let mut forged = t.as_bytes().to_vec();
@@ -83,7 +95,10 @@ pub async fn bad_tokens_are_inactive<S: Store>(store: Arc<S>) {
     forged[last] = if forged[last] == b'A' { b'B' } else { b'A' };
     let forged = String::from_utf8(forged).unwrap();
     let cold = h.cold_engine();
-    assert_eq!(inactive(cold.validate(&forged).await.unwrap()), Inactive::Forged);
+    assert_eq!(
+        inactive(cold.validate(&forged).await.unwrap()),
+        Inactive::Forged
+    );
     // A token under another key (another deployment) is forged too.
     let other = latch_core::token::TokenKey::from_bytes(&[1; 32])
         .issue(s.session.id)
@@ -94,21 +109,10 @@ pub async fn bad_tokens_are_inactive<S: Store>(store: Arc<S>) {
     );
     // Warm cache: a forged tag is still refused.
     active(h.latch.validate(t).await.unwrap());
-    assert_ne!(
-        h.latch.validate(&forged).await.unwrap().is_active(),
-        true,
+    assert!(
+        !h.latch.validate(&forged).await.unwrap().is_active(),
         "a forged token must not validate against a warm cache"
     );
-}
-
-trait IsActive {
-    fn is_active(&self) -> bool;
-}
-
-impl IsActive for Validation {
-    fn is_active(&self) -> bool {
-        matches!(self, Validation::Active(_))
-    }
 }
 
 /// Rotation gives a new token for the same session; the old one is dead at once; creation time
@@ -174,7 +178,13 @@ pub async fn list_and_revoke_all_except_one<S: Store>(store: Arc<S>) {
     inactive(h.latch.validate(made[0].token.expose()).await.unwrap());
     active(h.latch.validate(made[1].token.expose()).await.unwrap());
     active(h.latch.validate(other.token.expose()).await.unwrap());
-    assert_eq!(h.latch.revoke_user_sessions(&uid(&user), None).await.unwrap(), 1);
+    assert_eq!(
+        h.latch
+            .revoke_user_sessions(&uid(&user), None)
+            .await
+            .unwrap(),
+        1
+    );
     assert!(h.latch.user_sessions(&uid(&user)).await.unwrap().is_empty());
     assert_eq!(
         h.latch
@@ -259,7 +269,10 @@ pub async fn idle_timeout_expires<S: Store>(store: Arc<S>) {
     let cold = h.cold_engine();
     // Look without refreshing: a cold engine's first look would refresh, so use the store.
     let rec = h.store.session(&s.session.id).await.unwrap().unwrap();
-    assert_eq!(rec.idle_expires_at(), s.session.created_at.add(Duration::from_secs(60)));
+    assert_eq!(
+        rec.idle_expires_at(),
+        s.session.created_at.add(Duration::from_secs(60))
+    );
     h.advance(2);
     assert_eq!(
         inactive(h.latch.validate(s.token.expose()).await.unwrap()),
@@ -269,7 +282,13 @@ pub async fn idle_timeout_expires<S: Store>(store: Arc<S>) {
         inactive(cold.validate(s.token.expose()).await.unwrap()),
         Inactive::IdleExpired
     );
-    assert!(h.latch.user_sessions(&s.session.user_id).await.unwrap().is_empty());
+    assert!(
+        h.latch
+            .user_sessions(&s.session.user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Use moves the idle window, and the store learns of it (another node would see it).
@@ -278,35 +297,60 @@ pub async fn use_refreshes_the_idle_window<S: Store>(store: Arc<S>) {
     let s = h.create(&unique_user("refresh"), Some(60), None).await;
     h.advance(30);
     let a = active(h.latch.validate(s.token.expose()).await.unwrap());
-    let used_at = h.clock.now_ts();
+    let used_at = h.clock.now();
     assert_eq!(a.last_seen_at(), used_at);
     assert_eq!(a.idle_expires_at(), used_at.add(Duration::from_secs(60)));
     // The refresh reaches the store (it is not awaited on the validation path).
-    let mut stored = Timestamp::default();
-    for _ in 0..500 {
-        stored = h.store.session(&s.session.id).await.unwrap().unwrap().last_seen_at;
-        if stored == used_at {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(stored, used_at);
+    assert_eq!(stored_last_seen(&h, &s, used_at).await, used_at);
     // 50 s after the use (80 s after creation) the session lives, on both engines.
     h.advance(50);
     active(h.latch.validate(s.token.expose()).await.unwrap());
     active(h.cold_engine().validate(s.token.expose()).await.unwrap());
+    let second_use = h.clock.now();
+    assert_eq!(stored_last_seen(&h, &s, second_use).await, second_use);
     // A validation within the refresh interval does not write.
-    let before = h.store.session(&s.session.id).await.unwrap().unwrap().last_seen_at;
     h.clock.advance(Duration::from_millis(100));
     active(h.latch.validate(s.token.expose()).await.unwrap());
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let after = h.store.session(&s.session.id).await.unwrap().unwrap().last_seen_at;
-    assert_eq!(before, after, "a refresh within the interval must not write");
+    let after = h
+        .store
+        .session(&s.session.id)
+        .await
+        .unwrap()
+        .unwrap()
+        .last_seen_at;
+    assert_eq!(
+        after, second_use,
+        "a refresh within the interval must not write"
+    );
     h.advance(61);
     assert_eq!(
         inactive(h.latch.validate(s.token.expose()).await.unwrap()),
         Inactive::IdleExpired
     );
+}
+
+/// The stored last use, once it has reached `want` (waits up to 5 s for the unawaited refresh).
+async fn stored_last_seen(
+    h: &Harness,
+    s: &latch_core::IssuedSession,
+    want: Timestamp,
+) -> Timestamp {
+    let mut stored = Timestamp::default();
+    for _ in 0..500 {
+        stored = h
+            .store
+            .session(&s.session.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seen_at;
+        if stored >= want {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    stored
 }
 
 /// However much a session is used, it ends at its absolute timeout.
@@ -372,9 +416,18 @@ pub async fn sweep_removes_expired_sessions_and_index<S: Store>(store: Arc<S>) {
     assert!(h.store.session(&long.session.id).await.unwrap().is_some());
     assert!(h.store.session_count().await.unwrap() <= before - short.len() as u64);
     let listed = h.latch.user_sessions(&uid(&user)).await.unwrap();
-    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), vec![long.session.id]);
+    assert_eq!(
+        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
+        vec![long.session.id]
+    );
     // Revoke-all after the sweep finds only the survivor: no stale index entries.
-    assert_eq!(h.latch.revoke_user_sessions(&uid(&user), None).await.unwrap(), 1);
+    assert_eq!(
+        h.latch
+            .revoke_user_sessions(&uid(&user), None)
+            .await
+            .unwrap(),
+        1
+    );
 }
 
 async fn futures_join(
@@ -397,7 +450,12 @@ pub async fn users_are_created_and_changed<S: Store>(store: Arc<S>) {
     let user = unique_user("users");
     assert!(h.latch.user(&uid(&user)).await.unwrap().is_none());
     let attrs = json!({"plan": "pro", "n": 3}).as_object().unwrap().clone();
-    let p = UserPatch::new(Some(vec!["a".into(), "b".into()]), None, Some(attrs.clone())).unwrap();
+    let p = UserPatch::new(
+        Some(vec!["a".into(), "b".into()]),
+        None,
+        Some(attrs.clone()),
+    )
+    .unwrap();
     let u = h.latch.update_user(&uid(&user), &p).await.unwrap();
     assert_eq!(u.roles, ["a", "b"]);
     assert_eq!(u.attributes, attrs);
@@ -416,7 +474,7 @@ pub async fn users_are_created_and_changed<S: Store>(store: Arc<S>) {
 /// API keys are stored as hashes, listed and deleted by id.
 pub async fn api_keys_are_stored_hashed<S: Store>(store: Arc<S>) {
     let h = Harness::new(dyn_store(store));
-    let k = latch_core::api_key::generate("conformance", h.clock.now_ts()).unwrap();
+    let k = latch_core::api_key::generate("conformance", h.clock.now()).unwrap();
     h.store.insert_api_key(k.record.clone()).await.unwrap();
     let keys: Vec<ApiKeyRecord> = h.store.api_keys().await.unwrap();
     let found = keys.iter().find(|r| r.id == k.record.id).unwrap();
@@ -424,7 +482,14 @@ pub async fn api_keys_are_stored_hashed<S: Store>(store: Arc<S>) {
     assert_eq!(found.hash, latch_core::token::sha256(k.key.0.as_bytes()));
     assert!(h.store.delete_api_key(&k.record.id).await.unwrap());
     assert!(!h.store.delete_api_key(&k.record.id).await.unwrap());
-    assert!(!h.store.api_keys().await.unwrap().iter().any(|r| r.id == k.record.id));
+    assert!(
+        !h.store
+            .api_keys()
+            .await
+            .unwrap()
+            .iter()
+            .any(|r| r.id == k.record.id)
+    );
 }
 
 /// An old (rotated-away) token can neither rotate nor log out the session.
@@ -448,7 +513,8 @@ pub async fn revoke_racing_validate<S: Store>(store: Arc<S>) {
         let done = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
         for _ in 0..8 {
-            let (latch, token, done) = (Arc::clone(&h.latch), Arc::clone(&token), Arc::clone(&done));
+            let (latch, token, done) =
+                (Arc::clone(&h.latch), Arc::clone(&token), Arc::clone(&done));
             tasks.push(tokio::spawn(async move {
                 loop {
                     let revoked_before = done.load(Ordering::SeqCst);
@@ -464,7 +530,10 @@ pub async fn revoke_racing_validate<S: Store>(store: Arc<S>) {
         h.latch.revoke_session(&s.session.id).await.unwrap();
         done.store(true, Ordering::SeqCst);
         for t in tasks {
-            assert!(t.await.unwrap(), "a validation after the revoke returned accepted the session");
+            assert!(
+                t.await.unwrap(),
+                "a validation after the revoke returned accepted the session"
+            );
         }
     }
 }
@@ -509,7 +578,9 @@ pub async fn rotate_racing_rotate<S: Store>(store: Arc<S>) {
         let mut tasks = Vec::new();
         for _ in 0..16 {
             let (latch, token) = (Arc::clone(&h.latch), Arc::clone(&token));
-            tasks.push(tokio::spawn(async move { latch.rotate(&token).await.unwrap() }));
+            tasks.push(tokio::spawn(
+                async move { latch.rotate(&token).await.unwrap() },
+            ));
         }
         let mut winners = Vec::new();
         for t in tasks {
@@ -520,16 +591,11 @@ pub async fn rotate_racing_rotate<S: Store>(store: Arc<S>) {
         assert_eq!(winners.len(), 1, "exactly one rotation must win");
         inactive(h.latch.validate(&token).await.unwrap());
         active(h.latch.validate(winners[0].token.expose()).await.unwrap());
-        active(h.cold_engine().validate(winners[0].token.expose()).await.unwrap());
-    }
-}
-
-trait NowTs {
-    fn now_ts(&self) -> Timestamp;
-}
-
-impl NowTs for latch_core::time::ManualClock {
-    fn now_ts(&self) -> Timestamp {
-        latch_core::time::Clock::now(self)
+        active(
+            h.cold_engine()
+                .validate(winners[0].token.expose())
+                .await
+                .unwrap(),
+        );
     }
 }
