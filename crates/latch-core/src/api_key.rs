@@ -58,7 +58,7 @@ pub enum KeySource {
     Stored(String),
 }
 
-/// The keys a server accepts.
+/// The keys a server accepts: configured ones (hashed at once) and stored ones.
 #[derive(Clone, Debug, Default)]
 pub struct ApiKeySet {
     entries: Vec<([u8; 32], KeySource)>,
@@ -70,27 +70,48 @@ pub struct ApiKeySet {
 pub struct ShortApiKey(pub usize);
 
 impl ApiKeySet {
-    /// Keys from configuration (hashed at once) plus stored records.
+    /// The keys from configuration; the text is hashed at once and not kept.
     ///
     /// # Errors
     /// [`ShortApiKey`] for a configured key under 32 characters.
-    pub fn new(configured: &[String], stored: &[ApiKeyRecord]) -> Result<Self, ShortApiKey> {
-        let mut entries = Vec::with_capacity(configured.len() + stored.len());
+    pub fn from_config(configured: &[String]) -> Result<Self, ShortApiKey> {
+        let mut entries = Vec::with_capacity(configured.len());
         for (i, k) in configured.iter().enumerate() {
             if k.chars().count() < MIN_API_KEY_LEN {
                 return Err(ShortApiKey(i + 1));
             }
             entries.push((sha256(k.as_bytes()), KeySource::Config(i + 1)));
         }
-        for r in stored {
-            entries.push((r.hash, KeySource::Stored(r.id.clone())));
-        }
         Ok(Self { entries })
+    }
+
+    /// These configured keys plus `stored` (replacing any stored keys held before).
+    pub fn with_stored(&self, stored: &[ApiKeyRecord]) -> Self {
+        let mut entries: Vec<_> = self
+            .entries
+            .iter()
+            .filter(|(_, s)| matches!(s, KeySource::Config(_)))
+            .cloned()
+            .collect();
+        entries.extend(
+            stored
+                .iter()
+                .map(|r| (r.hash, KeySource::Stored(r.id.clone()))),
+        );
+        Self { entries }
     }
 
     /// Whether no key is known.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// How many keys come from configuration.
+    pub fn configured(&self) -> usize {
+        self.entries
+            .iter()
+            .filter(|(_, s)| matches!(s, KeySource::Config(_)))
+            .count()
     }
 
     /// The source of the key `presented`, if it is one of ours. Compares against every key in
@@ -118,7 +139,10 @@ mod tests {
     fn generated_keys_check_and_others_do_not() {
         let k = generate("ci", Timestamp::from_millis(0)).unwrap();
         assert!(k.key.0.starts_with(API_KEY_PREFIX) && k.key.0.len() >= MIN_API_KEY_LEN);
-        let set = ApiKeySet::new(&["x".repeat(32)], &[k.record.clone()]).unwrap();
+        let set = ApiKeySet::from_config(&["x".repeat(32)])
+            .unwrap()
+            .with_stored(&[k.record.clone()]);
+        assert_eq!(set.configured(), 1);
         assert_eq!(
             set.check(k.key.0.as_bytes()),
             Some(&KeySource::Stored(k.record.id.clone()))
@@ -135,7 +159,7 @@ mod tests {
     #[test]
     fn short_configured_keys_are_refused() {
         assert_eq!(
-            ApiKeySet::new(&["x".repeat(32), "short".into()], &[]).unwrap_err(),
+            ApiKeySet::from_config(&["x".repeat(32), "short".into()]).unwrap_err(),
             ShortApiKey(2)
         );
     }

@@ -1,0 +1,169 @@
+//! Shared helpers for the HTTP tests: an app over a real store, and a request helper.
+
+#![allow(dead_code, unreachable_pub)]
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::body::Body;
+use axum::http::{Method, Request, StatusCode};
+use http_body_util::BodyExt;
+use latch_core::Latch;
+use latch_core::api_key::ApiKeySet;
+use latch_core::cache::CacheConfig;
+use latch_core::policy::Policy;
+use latch_core::store::Store;
+use latch_core::time::SystemClock;
+use latch_core::token::TokenKey;
+use latch_server::{ApiKeys, AppState};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::Value;
+use tower::ServiceExt;
+
+pub const KEY: &str = "test-api-key-0123456789abcdef-0123456789";
+
+/// The process-wide metrics recorder (one may be installed per process).
+pub fn metrics() -> PrometheusHandle {
+    static H: OnceLock<PrometheusHandle> = OnceLock::new();
+    H.get_or_init(|| PrometheusBuilder::new().install_recorder().unwrap())
+        .clone()
+}
+
+pub struct App {
+    pub router: Router,
+    pub state: AppState,
+}
+
+pub fn app_with(store: Arc<dyn Store>) -> App {
+    let handle = metrics();
+    let latch = Arc::new(Latch::new(
+        store,
+        TokenKey::from_bytes(&[9; 32]),
+        Policy::default(),
+        CacheConfig::default(),
+        Arc::new(SystemClock),
+    ));
+    let state = AppState {
+        latch,
+        api_keys: ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned()]).unwrap()),
+        metrics: Some(handle),
+    };
+    App {
+        router: latch_server::router(state.clone()),
+        state,
+    }
+}
+
+pub fn app() -> App {
+    app_with(Arc::new(latch_store_memory::MemoryStore::new()))
+}
+
+pub struct Answer {
+    pub status: StatusCode,
+    pub headers: axum::http::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts a problem document with `status`.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "body: {}",
+            String::from_utf8_lossy(&self.body)
+        );
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let p = self.json();
+        assert_eq!(p["status"], status);
+        assert!(
+            p["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:latch:problem:")
+        );
+        assert!(p["title"].is_string());
+        p
+    }
+}
+
+impl App {
+    pub async fn call(
+        &self,
+        method: Method,
+        uri: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> Answer {
+        let mut b = Request::builder().method(method).uri(uri);
+        if let Some(k) = key {
+            b = b.header("authorization", format!("Bearer {k}"));
+        }
+        let req = match body {
+            Some(s) => b
+                .header("content-type", "application/json")
+                .body(Body::from(s.to_owned()))
+                .unwrap(),
+            None => b.body(Body::empty()).unwrap(),
+        };
+        let r = self.router.clone().oneshot(req).await.unwrap();
+        let status = r.status();
+        let headers = r.headers().clone();
+        let body = r.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Answer {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn post(&self, uri: &str, body: Value) -> Answer {
+        self.call(Method::POST, uri, Some(KEY), Some(&body.to_string()))
+            .await
+    }
+
+    pub async fn get(&self, uri: &str) -> Answer {
+        self.call(Method::GET, uri, Some(KEY), None).await
+    }
+
+    pub async fn create(&self, user: &str) -> (String, Value) {
+        let a = self
+            .post("/v1/sessions", serde_json::json!({"user_id": user}))
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::CREATED,
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
+        let v = a.json();
+        (
+            v["token"].as_str().unwrap().to_owned(),
+            v["session"].clone(),
+        )
+    }
+
+    pub async fn validate(&self, token: &str) -> Value {
+        let a = self
+            .post("/v1/sessions/validate", serde_json::json!({"token": token}))
+            .await;
+        assert_eq!(a.status, StatusCode::OK);
+        a.json()
+    }
+
+    pub async fn session_count(&self) -> u64 {
+        self.state.latch.store().session_count().await.unwrap()
+    }
+}
