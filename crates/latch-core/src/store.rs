@@ -176,3 +176,87 @@ pub fn evictions(mut live: Vec<(Timestamp, SessionId)>, cap: u32) -> Vec<Session
 pub fn is_live(s: &SessionRecord, now: Timestamp) -> bool {
     s.liveness(s.last_seen_at, now) == crate::session::Liveness::Live
 }
+
+/// A shared store is a store: lets one backend sit behind several owners (the engine and the
+/// shutdown path, say).
+#[async_trait]
+impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
+    async fn create_session(
+        &self,
+        session: SessionRecord,
+        limits: CreateLimits,
+        now: Timestamp,
+    ) -> Result<Created> {
+        (**self).create_session(session, limits, now).await
+    }
+
+    async fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
+        (**self).session(id).await
+    }
+
+    fn touch_session(&self, id: SessionId, last_seen: Timestamp) {
+        (**self).touch_session(id, last_seen);
+    }
+
+    async fn rotate_session(
+        &self,
+        id: &SessionId,
+        current: &Verifier,
+        next: Verifier,
+        now: Timestamp,
+    ) -> Result<Option<SessionRecord>> {
+        (**self).rotate_session(id, current, next, now).await
+    }
+
+    async fn delete_session(
+        &self,
+        id: &SessionId,
+        expected: Option<&Verifier>,
+    ) -> Result<Option<SessionRecord>> {
+        (**self).delete_session(id, expected).await
+    }
+
+    async fn delete_user_sessions(
+        &self,
+        user: &UserId,
+        except: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>> {
+        (**self).delete_user_sessions(user, except).await
+    }
+
+    async fn user_sessions(&self, user: &UserId, now: Timestamp) -> Result<Vec<SessionRecord>> {
+        (**self).user_sessions(user, now).await
+    }
+
+    async fn user(&self, id: &UserId) -> Result<Option<User>> {
+        (**self).user(id).await
+    }
+
+    async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<UserUpdated> {
+        (**self).update_user(id, patch).await
+    }
+
+    async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<Vec<SessionRecord>> {
+        (**self).sweep_expired(now, limit).await
+    }
+
+    async fn session_count(&self) -> Result<u64> {
+        (**self).session_count().await
+    }
+
+    async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {
+        (**self).insert_api_key(key).await
+    }
+
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        (**self).api_keys().await
+    }
+
+    async fn delete_api_key(&self, id: &str) -> Result<bool> {
+        (**self).delete_api_key(id).await
+    }
+
+    async fn ping(&self) -> Result<()> {
+        (**self).ping().await
+    }
+}

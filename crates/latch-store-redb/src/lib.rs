@@ -52,6 +52,9 @@ pub struct RedbOptions {
     /// Writes queued beyond this wait (backpressure); refreshes beyond it are dropped.
     /// Default 16 384.
     pub queue: usize,
+    /// Verify every page's checksum when opening, so a file damaged outside redb is refused
+    /// with an error rather than trusted. Reads the whole file once at start. Default true.
+    pub check_integrity_on_open: bool,
 }
 
 impl Default for RedbOptions {
@@ -59,6 +62,7 @@ impl Default for RedbOptions {
         Self {
             max_batch: 1024,
             queue: 16_384,
+            check_integrity_on_open: true,
         }
     }
 }
@@ -101,15 +105,18 @@ impl RedbStore {
     /// # Errors
     /// [`OpenError`] if the file is locked, unreadable, or from another schema version.
     pub fn open(path: &Path, options: RedbOptions) -> Result<Self, OpenError> {
-        let db = Database::create(path).map_err(|e| match e {
-            redb::DatabaseError::DatabaseAlreadyOpen => {
-                OpenError::InUse(path.display().to_string())
-            }
-            e => OpenError::Other {
-                path: path.display().to_string(),
-                reason: e.to_string(),
-            },
-        })?;
+        let db = Database::builder()
+            .set_check_integrity_on_open(options.check_integrity_on_open)
+            .create(path)
+            .map_err(|e| match e {
+                redb::DatabaseError::DatabaseAlreadyOpen => {
+                    OpenError::InUse(path.display().to_string())
+                }
+                e => OpenError::Other {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                },
+            })?;
         tables::init(&db)?;
         let db = Arc::new(db);
         let (tx, rx) = mpsc::channel(options.queue.max(1));

@@ -1,0 +1,197 @@
+//! Configuration: defaults, then the TOML file, then environment and flags. Only the binary
+//! reads configuration; the libraries get typed values.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use latch_core::cache::CacheConfig;
+use latch_core::policy::Policy;
+use serde::Deserialize;
+
+use crate::cli::ServeArgs;
+
+/// The default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7600";
+/// The default data dir.
+pub const DEFAULT_DATA_DIR: &str = "latch-data";
+
+/// The config file, as written by an operator. Every field is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    listen: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    store: Option<String>,
+    api_keys: Option<Vec<String>>,
+    #[serde(default)]
+    sessions: SessionsConfig,
+    #[serde(default)]
+    cache: CacheFileConfig,
+    sweep_interval_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionsConfig {
+    idle_timeout_s: Option<u64>,
+    absolute_timeout_s: Option<u64>,
+    max_idle_timeout_s: Option<u64>,
+    max_absolute_timeout_s: Option<u64>,
+    max_per_user: Option<u32>,
+    refresh_divisor: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheFileConfig {
+    sessions: Option<usize>,
+    users: Option<usize>,
+    max_age_s: Option<u64>,
+}
+
+/// Everything `latch serve` needs, resolved.
+#[derive(Debug)]
+pub struct ServeConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub api_keys: Vec<String>,
+    pub policy: Policy,
+    pub cache: CacheConfig,
+    pub sweep_interval: Duration,
+}
+
+impl ServeConfig {
+    /// Resolves flags and environment over the file over the defaults.
+    pub fn resolve(args: &ServeArgs) -> Result<Self> {
+        let file = match &args.config {
+            Some(p) => read_file(p)?,
+            None => FileConfig::default(),
+        };
+        let store = args
+            .store
+            .clone()
+            .or(file.store.clone())
+            .unwrap_or_else(|| "embedded".into());
+        if store != "embedded" {
+            bail!(
+                "unsupported store {store:?}: this build runs on the embedded store only (`--store embedded`, the default)"
+            );
+        }
+        let api_keys = match std::env::var("LATCH_API_KEYS") {
+            Ok(v) => split_keys(&v),
+            Err(_) => file.api_keys.clone().unwrap_or_default(),
+        };
+        Ok(Self {
+            listen: args
+                .listen
+                .or(file.listen)
+                .unwrap_or_else(|| DEFAULT_LISTEN.parse().unwrap_or_else(|_| unreachable!())),
+            data_dir: args
+                .data_dir
+                .clone()
+                .or(file.data_dir.clone())
+                .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
+            api_keys,
+            policy: policy(&file.sessions)?,
+            cache: cache(&file.cache),
+            sweep_interval: Duration::from_secs(file.sweep_interval_s.unwrap_or(60).max(1)),
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<FileConfig> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+}
+
+/// `LATCH_API_KEYS`: comma-separated, blanks ignored.
+fn split_keys(v: &str) -> Vec<String> {
+    v.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+fn policy(s: &SessionsConfig) -> Result<Policy> {
+    let mut p = Policy::default();
+    let secs = |v: Option<u64>, name: &str, d: Duration| -> Result<Duration> {
+        match v {
+            Some(0) => bail!("sessions.{name} must be at least 1 second"),
+            Some(v) => Ok(Duration::from_secs(v)),
+            None => Ok(d),
+        }
+    };
+    p.default_idle_timeout = secs(s.idle_timeout_s, "idle_timeout_s", p.default_idle_timeout)?;
+    p.default_absolute_timeout = secs(
+        s.absolute_timeout_s,
+        "absolute_timeout_s",
+        p.default_absolute_timeout,
+    )?;
+    p.max_idle_timeout = secs(
+        s.max_idle_timeout_s,
+        "max_idle_timeout_s",
+        p.max_idle_timeout,
+    )?;
+    p.max_absolute_timeout = secs(
+        s.max_absolute_timeout_s,
+        "max_absolute_timeout_s",
+        p.max_absolute_timeout,
+    )?;
+    if let Some(n) = s.max_per_user {
+        if n == 0 {
+            bail!("sessions.max_per_user must be at least 1");
+        }
+        p.max_sessions_per_user = n;
+    }
+    if let Some(d) = s.refresh_divisor {
+        if d < 2 {
+            bail!("sessions.refresh_divisor must be at least 2");
+        }
+        p.refresh_divisor = d;
+    }
+    Ok(p)
+}
+
+fn cache(c: &CacheFileConfig) -> CacheConfig {
+    let mut out = CacheConfig::default();
+    if let Some(n) = c.sessions {
+        out.sessions = n;
+    }
+    if let Some(n) = c.users {
+        out.users = n;
+    }
+    if let Some(s) = c.max_age_s {
+        out.max_age_ms = s.saturating_mul(1000);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_values_apply_and_unknown_keys_are_refused() {
+        let f: FileConfig = toml::from_str(
+            "listen = \"0.0.0.0:9000\"\n[sessions]\nidle_timeout_s = 60\nmax_per_user = 5\n",
+        )
+        .unwrap();
+        assert_eq!(f.listen.unwrap().port(), 9000);
+        let p = policy(&f.sessions).unwrap();
+        assert_eq!(p.default_idle_timeout, Duration::from_secs(60));
+        assert_eq!(p.max_sessions_per_user, 5);
+        assert!(toml::from_str::<FileConfig>("idle = 1").is_err());
+        let zero: FileConfig = toml::from_str("[sessions]\nidle_timeout_s = 0").unwrap();
+        assert!(policy(&zero.sessions).is_err());
+    }
+
+    #[test]
+    fn api_keys_split_on_commas() {
+        assert_eq!(split_keys(" a , b,,c "), ["a", "b", "c"]);
+        assert!(split_keys("").is_empty());
+    }
+}
