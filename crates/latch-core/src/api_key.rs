@@ -141,7 +141,7 @@ mod tests {
         assert!(k.key.0.starts_with(API_KEY_PREFIX) && k.key.0.len() >= MIN_API_KEY_LEN);
         let set = ApiKeySet::from_config(&["x".repeat(32)])
             .unwrap()
-            .with_stored(&[k.record.clone()]);
+            .with_stored(std::slice::from_ref(&k.record));
         assert_eq!(set.configured(), 1);
         assert_eq!(
             set.check(k.key.0.as_bytes()),

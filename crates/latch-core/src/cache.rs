@@ -349,7 +349,7 @@ mod tests {
                 created_at: now,
                 last_seen_at: now,
                 idle_timeout_ms: 1000,
-                expires_at: now.add(std::time::Duration::from_secs(10)),
+                expires_at: now.saturating_add(std::time::Duration::from_secs(10)),
                 device: Device::default(),
             },
             t.tag,

@@ -136,7 +136,7 @@ impl Latch {
             created_at: now,
             last_seen_at: now,
             idle_timeout_ms: crate::time::duration_ms(timeouts.idle),
-            expires_at: now.add(timeouts.absolute),
+            expires_at: now.saturating_add(timeouts.absolute),
             device: new.device,
         };
         let limits = CreateLimits {

@@ -91,7 +91,7 @@ impl SessionRecord {
 
     /// When the idle window closes after a use at `last_seen`.
     pub fn idle_expires_after(&self, last_seen: Timestamp) -> Timestamp {
-        last_seen.add(Duration::from_millis(self.idle_timeout_ms))
+        last_seen.saturating_add(Duration::from_millis(self.idle_timeout_ms))
     }
 
     /// The first moment the session is no longer live, unless used again.

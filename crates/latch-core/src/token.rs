@@ -27,6 +27,8 @@ use subtle::ConstantTimeEq;
 pub const SESSION_TOKEN_PREFIX: &str = "latch_s_";
 /// The length of a session token in bytes.
 pub const SESSION_TOKEN_LEN: usize = SESSION_TOKEN_PREFIX.len() + ENCODED_LEN;
+// DESIGN.md: tokens stay well under 100 bytes.
+const _: () = assert!(SESSION_TOKEN_LEN < 100);
 
 const ID_LEN: usize = 16;
 const SECRET_LEN: usize = 32;
@@ -377,7 +379,6 @@ mod tests {
         let id = SessionId::generate().unwrap();
         let t = k.issue(id).unwrap();
         assert_eq!(t.token.expose().len(), SESSION_TOKEN_LEN);
-        assert!(SESSION_TOKEN_LEN < 100);
         assert!(t.token.expose().starts_with(SESSION_TOKEN_PREFIX));
         let p = ParsedToken::parse(t.token.expose()).unwrap();
         assert_eq!(p.id(), &id);

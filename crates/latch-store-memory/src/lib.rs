@@ -105,10 +105,11 @@ impl Store for MemoryStore {
 
     fn touch_session(&self, id: SessionId, last_seen: Timestamp) {
         let mut st = self.state();
-        if let Some(s) = st.sessions.get_mut(&id) {
-            if last_seen > s.last_seen_at && is_live(s, last_seen) {
-                s.last_seen_at = last_seen;
-            }
+        if let Some(s) = st.sessions.get_mut(&id)
+            && last_seen > s.last_seen_at
+            && is_live(s, last_seen)
+        {
+            s.last_seen_at = last_seen;
         }
     }
 

@@ -98,13 +98,10 @@ pub(crate) fn encode_user(u: &User) -> Vec<u8> {
 
 pub(crate) fn decode_user(id: &UserId, bytes: &[u8]) -> Result<User, StoreError> {
     let r: UserRow = decode("user", bytes)?;
-    let attributes = match serde_json::from_str(&r.attributes) {
-        Ok(serde_json::Value::Object(m)) => m,
-        _ => {
-            return Err(StoreError::Corrupt(
-                "user attributes are not an object".into(),
-            ));
-        }
+    let Ok(serde_json::Value::Object(attributes)) = serde_json::from_str(&r.attributes) else {
+        return Err(StoreError::Corrupt(
+            "user attributes are not an object".into(),
+        ));
     };
     Ok(User {
         id: id.clone(),

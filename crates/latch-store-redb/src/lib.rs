@@ -243,7 +243,8 @@ impl Store for RedbStore {
             let sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
             let mut out = Vec::new();
             for v in by_user.get(user.as_str()).map_err(unavailable)? {
-                let id = codec::session_id(v.map_err(unavailable)?.value())?;
+                let raw = v.map_err(unavailable)?;
+                let id = codec::session_id(raw.value().get(8..).unwrap_or_default())?;
                 if let Some(raw) = sessions
                     .get(id.as_bytes().as_slice())
                     .map_err(unavailable)?

@@ -3,19 +3,22 @@
 //! | table           | key                       | value                          |
 //! |-----------------|---------------------------|--------------------------------|
 //! | `sessions`      | session id (16 bytes)     | session record                 |
-//! | `user_sessions` | user id (multimap)        | session ids                    |
+//! | `user_sessions` | user id (multimap)        | created-at (8, BE) ‖ id (16)   |
 //! | `expiry`        | ends-at (8, BE) ‖ id (16) | ()                             |
 //! | `users`         | user id                   | user record                    |
 //! | `api_keys`      | key id                    | name, SHA-256 of the key, time |
 //! | `meta`          | name                      | schema version                 |
+//!
+//! The user index orders a user's sessions oldest first and counts them in O(1), so the
+//! per-user cap costs nothing until a user reaches it.
 
 use latch_core::session::SessionRecord;
 use latch_core::store::StoreError;
 use latch_core::token::SessionId;
 use latch_core::user::{User, UserId};
 use redb::{
-    MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
-    TableDefinition, WriteTransaction,
+    MultimapTable, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
+    Table, TableDefinition, WriteTransaction,
 };
 
 use crate::codec;
@@ -40,12 +43,7 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
 pub(crate) fn init(db: &redb::Database) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(unavailable)?;
     {
-        txn.open_table(SESSIONS).map_err(unavailable)?;
-        txn.open_multimap_table(USER_SESSIONS)
-            .map_err(unavailable)?;
-        txn.open_table(EXPIRY).map_err(unavailable)?;
-        txn.open_table(USERS).map_err(unavailable)?;
-        txn.open_table(API_KEYS).map_err(unavailable)?;
+        Tables::open(&txn)?;
         let mut meta = txn.open_table(META).map_err(unavailable)?;
         let found = meta
             .get("schema_version")
@@ -78,100 +76,123 @@ pub(crate) fn read_session(
     v.map(|v| codec::decode_session(*id, v.value())).transpose()
 }
 
-/// A session inside a write transaction.
-pub(crate) fn get_session(
-    txn: &WriteTransaction,
-    id: &SessionId,
-) -> Result<Option<SessionRecord>, StoreError> {
-    let t = txn.open_table(SESSIONS).map_err(unavailable)?;
-    let v = t.get(id.as_bytes().as_slice()).map_err(unavailable)?;
-    v.map(|v| codec::decode_session(*id, v.value())).transpose()
+/// The user-index value of a session: created-at then id, so values sort oldest first.
+pub(crate) fn index_value(s: &SessionRecord) -> [u8; 24] {
+    let mut v = [0u8; 24];
+    v[..8].copy_from_slice(&s.created_at.as_millis().to_be_bytes());
+    v[8..].copy_from_slice(s.id.as_bytes());
+    v
 }
 
-/// Writes a session and its index entries; `old` is the record it replaces, if any.
-pub(crate) fn put_session(
-    txn: &WriteTransaction,
-    s: &SessionRecord,
-    old: Option<&SessionRecord>,
-) -> Result<(), StoreError> {
-    let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
-    if let Some(old) = old {
-        expiry
-            .remove(codec::expiry_key(old).as_slice())
-            .map_err(unavailable)?;
+/// Every table, opened once per write transaction and shared by the batch's operations.
+pub(crate) struct Tables<'txn> {
+    pub(crate) sessions: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(crate) by_user: MultimapTable<'txn, &'static str, &'static [u8]>,
+    pub(crate) expiry: Table<'txn, &'static [u8], ()>,
+    pub(crate) users: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) api_keys: Table<'txn, &'static str, &'static [u8]>,
+}
+
+impl<'txn> Tables<'txn> {
+    pub(crate) fn open(txn: &'txn WriteTransaction) -> Result<Self, StoreError> {
+        Ok(Self {
+            sessions: txn.open_table(SESSIONS).map_err(unavailable)?,
+            by_user: txn
+                .open_multimap_table(USER_SESSIONS)
+                .map_err(unavailable)?,
+            expiry: txn.open_table(EXPIRY).map_err(unavailable)?,
+            users: txn.open_table(USERS).map_err(unavailable)?,
+            api_keys: txn.open_table(API_KEYS).map_err(unavailable)?,
+        })
     }
-    expiry
-        .insert(codec::expiry_key(s).as_slice(), ())
-        .map_err(unavailable)?;
-    let mut sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
-    sessions
-        .insert(
-            s.id.as_bytes().as_slice(),
-            codec::encode_session(s).as_slice(),
-        )
-        .map_err(unavailable)?;
-    if old.is_none() {
-        let mut by_user = txn
-            .open_multimap_table(USER_SESSIONS)
+
+    pub(crate) fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>, StoreError> {
+        let v = self
+            .sessions
+            .get(id.as_bytes().as_slice())
             .map_err(unavailable)?;
-        by_user
-            .insert(s.user_id.as_str(), s.id.as_bytes().as_slice())
+        v.map(|v| codec::decode_session(*id, v.value())).transpose()
+    }
+
+    /// Writes a session and its index entries; `old` is the record it replaces, if any.
+    pub(crate) fn put_session(
+        &mut self,
+        s: &SessionRecord,
+        old: Option<&SessionRecord>,
+    ) -> Result<(), StoreError> {
+        if let Some(old) = old {
+            self.expiry
+                .remove(codec::expiry_key(old).as_slice())
+                .map_err(unavailable)?;
+        }
+        self.expiry
+            .insert(codec::expiry_key(s).as_slice(), ())
             .map_err(unavailable)?;
+        self.sessions
+            .insert(
+                s.id.as_bytes().as_slice(),
+                codec::encode_session(s).as_slice(),
+            )
+            .map_err(unavailable)?;
+        if old.is_none() {
+            self.by_user
+                .insert(s.user_id.as_str(), index_value(s).as_slice())
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
-    Ok(())
-}
 
-/// Deletes a session and its index entries; returns it if it existed.
-pub(crate) fn remove_session(
-    txn: &WriteTransaction,
-    id: &SessionId,
-) -> Result<Option<SessionRecord>, StoreError> {
-    let Some(s) = get_session(txn, id)? else {
-        return Ok(None);
-    };
-    let mut sessions = txn.open_table(SESSIONS).map_err(unavailable)?;
-    sessions
-        .remove(id.as_bytes().as_slice())
-        .map_err(unavailable)?;
-    let mut expiry = txn.open_table(EXPIRY).map_err(unavailable)?;
-    expiry
-        .remove(codec::expiry_key(&s).as_slice())
-        .map_err(unavailable)?;
-    let mut by_user = txn
-        .open_multimap_table(USER_SESSIONS)
-        .map_err(unavailable)?;
-    by_user
-        .remove(s.user_id.as_str(), id.as_bytes().as_slice())
-        .map_err(unavailable)?;
-    Ok(Some(s))
-}
-
-/// The ids indexed under a user, inside a write transaction.
-pub(crate) fn user_session_ids(
-    txn: &WriteTransaction,
-    user: &UserId,
-) -> Result<Vec<SessionId>, StoreError> {
-    let by_user = txn
-        .open_multimap_table(USER_SESSIONS)
-        .map_err(unavailable)?;
-    let mut out = Vec::new();
-    for v in by_user.get(user.as_str()).map_err(unavailable)? {
-        out.push(codec::session_id(v.map_err(unavailable)?.value())?);
+    /// Deletes a session and its index entries; returns it if it existed.
+    pub(crate) fn remove_session(
+        &mut self,
+        id: &SessionId,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(s) = self.session(id)? else {
+            return Ok(None);
+        };
+        self.sessions
+            .remove(id.as_bytes().as_slice())
+            .map_err(unavailable)?;
+        self.expiry
+            .remove(codec::expiry_key(&s).as_slice())
+            .map_err(unavailable)?;
+        self.by_user
+            .remove(s.user_id.as_str(), index_value(&s).as_slice())
+            .map_err(unavailable)?;
+        Ok(Some(s))
     }
-    Ok(out)
-}
 
-/// A user inside a write transaction.
-pub(crate) fn get_user(txn: &WriteTransaction, id: &UserId) -> Result<Option<User>, StoreError> {
-    let t = txn.open_table(USERS).map_err(unavailable)?;
-    let v = t.get(id.as_str()).map_err(unavailable)?;
-    v.map(|v| codec::decode_user(id, v.value())).transpose()
-}
+    /// How many sessions are indexed under a user (live or awaiting the sweeper); O(1).
+    pub(crate) fn user_session_count(&self, user: &UserId) -> Result<u64, StoreError> {
+        Ok(self.by_user.get(user.as_str()).map_err(unavailable)?.len())
+    }
 
-/// Writes a user.
-pub(crate) fn put_user(txn: &WriteTransaction, u: &User) -> Result<(), StoreError> {
-    let mut t = txn.open_table(USERS).map_err(unavailable)?;
-    t.insert(u.id.as_str(), codec::encode_user(u).as_slice())
-        .map_err(unavailable)?;
-    Ok(())
+    /// The user's index entries, oldest first: (raw value, id).
+    pub(crate) fn user_index(
+        &self,
+        user: &UserId,
+    ) -> Result<Vec<([u8; 24], SessionId)>, StoreError> {
+        let mut out = Vec::new();
+        for v in self.by_user.get(user.as_str()).map_err(unavailable)? {
+            let v = v.map_err(unavailable)?;
+            let raw: [u8; 24] = v
+                .value()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt("user index entry is not 24 bytes".into()))?;
+            out.push((raw, codec::session_id(&raw[8..])?));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn user(&self, id: &UserId) -> Result<Option<User>, StoreError> {
+        let v = self.users.get(id.as_str()).map_err(unavailable)?;
+        v.map(|v| codec::decode_user(id, v.value())).transpose()
+    }
+
+    pub(crate) fn put_user(&mut self, u: &User) -> Result<(), StoreError> {
+        self.users
+            .insert(u.id.as_str(), codec::encode_user(u).as_slice())
+            .map_err(unavailable)?;
+        Ok(())
+    }
 }

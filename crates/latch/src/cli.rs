@@ -35,6 +35,20 @@ pub enum Command {
     /// Create, list or revoke API keys.
     #[command(name = "api-keys", subcommand)]
     ApiKeys(ApiKeysCommand),
+    /// Measure Latch against JWT verification and write a report (see docs/benchmarks.md).
+    ///
+    /// Build with `--release` for meaningful numbers. Uses a temporary embedded store.
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Run every case briefly (well under a minute) instead of a few seconds each.
+    #[arg(long)]
+    pub quick: bool,
+    /// Directory for report.md and report.json.
+    #[arg(long, value_name = "DIR", default_value = "bench-report")]
+    pub out: PathBuf,
 }
 
 #[derive(Debug, Args)]

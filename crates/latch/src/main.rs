@@ -52,6 +52,19 @@ fn main() -> ExitCode {
                     Failure::other(e)
                 }
             }),
+            Command::Bench(args) => {
+                let opts = latch_bench::BenchOptions {
+                    quick: args.quick,
+                    out: args.out.clone(),
+                };
+                match latch_bench::run(&opts).await {
+                    Ok(md) => {
+                        println!("{md}\nreport written to {}", args.out.display());
+                        Ok(())
+                    }
+                    Err(e) => Err(Failure::other(e)),
+                }
+            }
             other => {
                 let (action, target) = action(other)?;
                 admin::run(action, target).await
@@ -75,7 +88,9 @@ fn session(s: &str) -> Result<SessionId, Failure> {
 
 fn action(c: Command) -> Result<(Action, cli::Target), Failure> {
     Ok(match c {
-        Command::Serve(_) => return Err(Failure::usage("serve is not an admin command")),
+        Command::Serve(_) | Command::Bench(_) => {
+            return Err(Failure::usage("not an admin command"));
+        }
         Command::Sessions(SessionsCommand::List { user_id, target }) => {
             (Action::ListSessions(user(&user_id)?), target)
         }
