@@ -4,8 +4,8 @@
 #   ./scripts/test.sh            # everything
 #   ./scripts/test.sh -p latch   # extra arguments go to the test runner
 #
-# Needs: a Rust toolchain (cargo). Installs cargo-nextest if missing (falls back to cargo test
-# if it cannot). The embedded store needs no server; later backends add their installs here.
+# Needs: a Rust toolchain (cargo). Uses cargo-nextest when installed, cargo test otherwise. The
+# embedded store needs no server; backends that do add their packages to PACKAGES below.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,9 +25,9 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then
-  cargo nextest run --workspace --no-fail-fast "$@"
-  # nextest does not run doctests.
+  # nextest does not run doctests: run them first, so the suite's summary closes the output.
   cargo test --workspace --doc --quiet
+  cargo nextest run --workspace --no-fail-fast "$@"
 else
   cargo test --workspace --no-fail-fast "$@"
 fi

@@ -4,11 +4,13 @@
 use std::net::IpAddr;
 
 use latch_core::session::{Device, SessionRecord};
-use latch_core::store::{ApiKeyRecord, StoreError};
+use latch_core::store::{ApiKeyRecord, CreateLimits, StoreError};
 use latch_core::time::Timestamp;
 use latch_core::token::{SessionId, Verifier};
-use latch_core::user::{User, UserId, UserStatus};
+use latch_core::user::{User, UserId, UserPatch, UserStatus};
 use serde::{Deserialize, Serialize};
+
+use crate::writer::Op;
 
 const V1: u8 = 1;
 
@@ -146,4 +148,167 @@ pub(crate) fn session_id(bytes: &[u8]) -> Result<SessionId, StoreError> {
     <[u8; 16]>::try_from(bytes)
         .map(SessionId::from_bytes)
         .map_err(|_| StoreError::Corrupt("session id is not 16 bytes".into()))
+}
+
+/// A write as the log records it: everything needed to apply it again, deterministically.
+#[derive(Deserialize, Serialize)]
+enum LoggedOp {
+    Create {
+        id: [u8; 16],
+        session: Vec<u8>,
+        cap: u32,
+        now: u64,
+    },
+    Touch {
+        id: [u8; 16],
+        at: u64,
+    },
+    Rotate {
+        id: [u8; 16],
+        current: [u8; 32],
+        next: [u8; 32],
+        now: u64,
+    },
+    Delete {
+        id: [u8; 16],
+        expected: Option<[u8; 32]>,
+    },
+    DeleteUserSessions {
+        user: String,
+        except: Option<[u8; 16]>,
+    },
+    UpdateUser {
+        user: String,
+        roles: Option<Vec<String>>,
+        blocked: Option<bool>,
+        attributes: Option<String>,
+    },
+    Sweep {
+        now: u64,
+        limit: u64,
+    },
+    InsertApiKey {
+        id: String,
+        record: Vec<u8>,
+    },
+    DeleteApiKey {
+        id: String,
+    },
+}
+
+/// The log record of a write; `None` for the shutdown marker, which changes nothing.
+pub(crate) fn encode_op(op: &Op) -> Option<Vec<u8>> {
+    let logged = match op {
+        Op::Create(s, limits, now) => LoggedOp::Create {
+            id: *s.id.as_bytes(),
+            session: encode_session(s),
+            cap: limits.max_sessions_per_user,
+            now: now.as_millis(),
+        },
+        Op::Touch(id, at) => LoggedOp::Touch {
+            id: *id.as_bytes(),
+            at: at.as_millis(),
+        },
+        Op::Rotate(id, cur, next, now) => LoggedOp::Rotate {
+            id: *id.as_bytes(),
+            current: *cur.as_bytes(),
+            next: *next.as_bytes(),
+            now: now.as_millis(),
+        },
+        Op::Delete(id, expected) => LoggedOp::Delete {
+            id: *id.as_bytes(),
+            expected: expected.map(|v| *v.as_bytes()),
+        },
+        Op::DeleteUserSessions(user, except) => LoggedOp::DeleteUserSessions {
+            user: user.as_str().to_owned(),
+            except: except.map(|e| *e.as_bytes()),
+        },
+        Op::UpdateUser(user, patch) => LoggedOp::UpdateUser {
+            user: user.as_str().to_owned(),
+            roles: patch.roles().map(<[String]>::to_vec),
+            blocked: patch.status().map(|s| s == UserStatus::Blocked),
+            attributes: patch
+                .attributes()
+                .map(|a| serde_json::Value::Object(a.clone()).to_string()),
+        },
+        Op::Sweep(now, limit) => LoggedOp::Sweep {
+            now: now.as_millis(),
+            limit: *limit as u64,
+        },
+        Op::InsertApiKey(k) => LoggedOp::InsertApiKey {
+            id: k.id.clone(),
+            record: encode_api_key(k),
+        },
+        Op::DeleteApiKey(id) => LoggedOp::DeleteApiKey { id: id.clone() },
+        Op::Shutdown => return None,
+    };
+    Some(encode(&logged))
+}
+
+/// A write back from its log record.
+pub(crate) fn decode_op(bytes: &[u8]) -> Result<Op, StoreError> {
+    let corrupt = |e: &dyn std::fmt::Display| StoreError::Corrupt(format!("log record: {e}"));
+    let user = |u: &str| UserId::new(u).map_err(|e| corrupt(&e));
+    Ok(match decode::<LoggedOp>("log", bytes)? {
+        LoggedOp::Create {
+            id,
+            session,
+            cap,
+            now,
+        } => Op::Create(
+            decode_session(SessionId::from_bytes(id), &session)?,
+            CreateLimits {
+                max_sessions_per_user: cap,
+            },
+            Timestamp::from_millis(now),
+        ),
+        LoggedOp::Touch { id, at } => {
+            Op::Touch(SessionId::from_bytes(id), Timestamp::from_millis(at))
+        }
+        LoggedOp::Rotate {
+            id,
+            current,
+            next,
+            now,
+        } => Op::Rotate(
+            SessionId::from_bytes(id),
+            Verifier::from_bytes(current),
+            Verifier::from_bytes(next),
+            Timestamp::from_millis(now),
+        ),
+        LoggedOp::Delete { id, expected } => Op::Delete(
+            SessionId::from_bytes(id),
+            expected.map(Verifier::from_bytes),
+        ),
+        LoggedOp::DeleteUserSessions { user: u, except } => {
+            Op::DeleteUserSessions(user(&u)?, except.map(SessionId::from_bytes))
+        }
+        LoggedOp::UpdateUser {
+            user: u,
+            roles,
+            blocked,
+            attributes,
+        } => {
+            let attributes = match attributes.map(|a| serde_json::from_str(&a)) {
+                None => None,
+                Some(Ok(serde_json::Value::Object(m))) => Some(m),
+                Some(_) => return Err(corrupt(&"attributes are not an object")),
+            };
+            let status = blocked.map(|b| {
+                if b {
+                    UserStatus::Blocked
+                } else {
+                    UserStatus::Active
+                }
+            });
+            let patch = UserPatch::new(roles, status, attributes).map_err(|e| corrupt(&e))?;
+            Op::UpdateUser(user(&u)?, patch)
+        }
+        LoggedOp::Sweep { now, limit } => Op::Sweep(
+            Timestamp::from_millis(now),
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        ),
+        LoggedOp::InsertApiKey { id, record } => Op::InsertApiKey(decode_api_key(&id, &record)?),
+        LoggedOp::DeleteApiKey { id } => Op::DeleteApiKey(id),
+    })
 }

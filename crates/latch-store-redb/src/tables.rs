@@ -43,8 +43,8 @@ pub(crate) fn unavailable(e: impl std::fmt::Display) -> StoreError {
 pub(crate) fn init(db: &redb::Database) -> Result<(), StoreError> {
     let txn = db.begin_write().map_err(unavailable)?;
     {
-        Tables::open(&txn)?;
-        let mut meta = txn.open_table(META).map_err(unavailable)?;
+        let mut t = Tables::open(&txn)?;
+        let meta = &mut t.meta;
         let found = meta
             .get("schema_version")
             .map_err(unavailable)?
@@ -63,6 +63,18 @@ pub(crate) fn init(db: &redb::Database) -> Result<(), StoreError> {
         }
     }
     txn.commit().map_err(unavailable)
+}
+
+/// The meta key holding the last log record folded into a durable commit.
+pub(crate) const WAL_LSN: &str = "wal_lsn";
+
+/// The last log record number that a durable commit includes (0 if none).
+pub(crate) fn checkpointed_lsn(db: &redb::Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read().map_err(unavailable)?;
+    let t = txn.open_table(META).map_err(unavailable)?;
+    let v = t.get(WAL_LSN).map_err(unavailable)?;
+    Ok(v.and_then(|v| <[u8; 8]>::try_from(v.value()).ok())
+        .map_or(0, u64::from_le_bytes))
 }
 
 /// Reads one session in a read transaction.
@@ -91,6 +103,7 @@ pub(crate) struct Tables<'txn> {
     pub(crate) expiry: Table<'txn, &'static [u8], ()>,
     pub(crate) users: Table<'txn, &'static str, &'static [u8]>,
     pub(crate) api_keys: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) meta: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -103,6 +116,7 @@ impl<'txn> Tables<'txn> {
             expiry: txn.open_table(EXPIRY).map_err(unavailable)?,
             users: txn.open_table(USERS).map_err(unavailable)?,
             api_keys: txn.open_table(API_KEYS).map_err(unavailable)?,
+            meta: txn.open_table(META).map_err(unavailable)?,
         })
     }
 

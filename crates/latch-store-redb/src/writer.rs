@@ -1,7 +1,13 @@
 //! Group commit: one thread owns every write transaction. Writers queue an [`Op`] and await
-//! its reply; the thread takes everything queued (up to a batch limit), applies it in one
-//! transaction, commits once (one fsync), then answers every waiter. With 64 concurrent
-//! clients the fsync is shared by dozens of writes instead of paid by each.
+//! its reply; the thread takes everything queued (up to a batch limit) and applies it in one
+//! transaction. Before that transaction commits, the batch's operations are appended to the
+//! write-ahead log and fsynced (one small sequential write for the whole batch); only then is
+//! the transaction committed, so nothing becomes visible before it is durable, and every
+//! waiter is answered. Commits are not themselves fsynced except at checkpoints (every
+//! [`crate::RedbOptions::checkpoint_interval`], when the log grows large, and at shutdown),
+//! which record the last log record they include; the log is then emptied. After a crash,
+//! [`recover`] replays the records past the last checkpoint: operations depend only on the
+//! stored state and their arguments, so replaying them rebuilds exactly what was acknowledged.
 //!
 //! When the previous batch was large, the thread waits a little (at most [`GATHER_MAX`]) for
 //! the writers it just answered to queue their next write, so batches stay large instead of
@@ -21,11 +27,15 @@ use latch_core::store::{
 use latch_core::time::Timestamp;
 use latch_core::token::{SessionId, Verifier};
 use latch_core::user::{User, UserId, UserPatch, UserStatus};
-use redb::{Database, ReadableTable};
+use redb::{Database, Durability, ReadableTable};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::codec;
-use crate::tables::{Tables, unavailable};
+use crate::tables::{self, Tables, WAL_LSN, unavailable};
+use crate::wal::Wal;
+
+/// A log this large forces a checkpoint, whatever the interval.
+const MAX_WAL_BYTES: u64 = 64 << 20;
 
 /// Batches at least this large make the next batch wait for stragglers.
 const GATHER_FROM: usize = 8;
@@ -65,8 +75,21 @@ pub(crate) struct Job {
     pub(crate) reply: Option<oneshot::Sender<Result<Reply, StoreError>>>,
 }
 
+/// The writer thread's state.
+pub(crate) struct Writer {
+    pub(crate) db: Arc<Database>,
+    pub(crate) wal: Wal,
+    pub(crate) max_batch: usize,
+    pub(crate) checkpoint_every: Duration,
+    pub(crate) last_checkpoint: Instant,
+    /// Set when the log and the database may disagree; every later write is refused until a
+    /// restart replays the log.
+    pub(crate) broken: Option<String>,
+}
+
 /// Runs until every sender is gone or a shutdown is processed, committing batch after batch.
-pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, max_batch: usize) {
+pub(crate) fn run(mut w: Writer, mut rx: mpsc::Receiver<Job>) {
+    let max_batch = w.max_batch;
     let mut batch = Vec::with_capacity(max_batch);
     let mut previous = 0;
     while let Some(first) = rx.blocking_recv() {
@@ -81,7 +104,7 @@ pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, max_batch: usi
             }
         }
         previous = batch.len();
-        commit_batch(&db, &mut batch);
+        w.commit_batch(&mut batch, stopping);
         if stopping {
             rx.close();
             while let Ok(job) = rx.try_recv() {
@@ -92,6 +115,8 @@ pub(crate) fn run(db: Arc<Database>, mut rx: mpsc::Receiver<Job>, max_batch: usi
             return;
         }
     }
+    // Every handle is gone without a shutdown: still leave a checkpoint behind.
+    w.commit_batch(&mut Vec::new(), true);
 }
 
 /// Moves queued jobs into the batch, stopping after a shutdown; true if one was taken.
@@ -114,46 +139,125 @@ fn drain(rx: &mut mpsc::Receiver<Job>, batch: &mut Vec<Job>, max_batch: usize) -
     false
 }
 
-fn commit_batch(db: &Database, batch: &mut Vec<Job>) {
-    match apply_all(db, batch) {
-        Ok(replies) => {
-            for (job, r) in batch.drain(..).zip(replies) {
-                if let Some(tx) = job.reply {
-                    let _ = tx.send(r);
+impl Writer {
+    fn commit_batch(&mut self, batch: &mut Vec<Job>, stopping: bool) {
+        let durable = stopping
+            || self.last_checkpoint.elapsed() >= self.checkpoint_every
+            || self.wal.len() >= MAX_WAL_BYTES;
+        if batch.is_empty() && !durable {
+            return;
+        }
+        match self.write(batch, durable) {
+            Ok(replies) => {
+                for (job, r) in batch.drain(..).zip(replies) {
+                    if let Some(tx) = job.reply {
+                        let _ = tx.send(r);
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, jobs = batch.len(), "embedded store write failed");
+                let msg = e.to_string();
+                for job in batch.drain(..) {
+                    if let Some(tx) = job.reply {
+                        let _ = tx.send(Err(StoreError::Unavailable(msg.clone())));
+                    }
                 }
             }
         }
-        Err(e) => {
-            tracing::warn!(error = %e, jobs = batch.len(), "group commit failed; retrying one operation per transaction");
-            for job in batch.drain(..) {
-                let r = apply_all(db, std::slice::from_ref(&job))
-                    .and_then(|mut v| v.pop().unwrap_or(Err(StoreError::Closed)));
-                if let Some(tx) = job.reply {
-                    let _ = tx.send(r);
+    }
+
+    /// Applies the jobs in one transaction, logs them, commits. A job refused on its own merits
+    /// (a corrupt record) gets its error in the list; any other error fails the whole batch and
+    /// leaves neither the log nor the database changed.
+    fn write(
+        &mut self,
+        jobs: &[Job],
+        durable: bool,
+    ) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
+        if let Some(why) = &self.broken {
+            return Err(StoreError::Unavailable(why.clone()));
+        }
+        let mut txn = self.db.begin_write().map_err(unavailable)?;
+        if !durable {
+            txn.set_durability(Durability::None).map_err(unavailable)?;
+        }
+        let mut replies = Vec::with_capacity(jobs.len());
+        let payloads: Vec<Vec<u8>> = jobs
+            .iter()
+            .filter_map(|j| codec::encode_op(&j.op))
+            .collect();
+        let mark = self.wal.mark();
+        {
+            let mut t = Tables::open(&txn)?;
+            for job in jobs {
+                match apply(&mut t, &job.op) {
+                    Ok(r) => replies.push(Ok(r)),
+                    Err(e @ StoreError::Corrupt(_)) => replies.push(Err(e)),
+                    Err(e) => return Err(e),
                 }
             }
+            if !payloads.is_empty() {
+                self.wal
+                    .append(&payloads)
+                    .map_err(|e| self.undo(mark, &e))?;
+            }
+            if durable {
+                t.meta
+                    .insert(WAL_LSN, self.wal.last_lsn().to_le_bytes().as_slice())
+                    .map_err(|e| self.undo(mark, &e))?;
+            }
         }
+        txn.commit().map_err(|e| self.undo(mark, &e))?;
+        if durable {
+            self.last_checkpoint = Instant::now();
+            // The log's records are all in the durable commit now; if emptying it fails,
+            // recovery skips them by number.
+            if let Err(e) = self.wal.reset() {
+                tracing::warn!(error = %e, "could not empty the write-ahead log after a checkpoint");
+            }
+        }
+        Ok(replies)
+    }
+
+    /// Takes back a logged batch whose transaction will not commit. If even that fails, the
+    /// log may hold writes the database lacks: refuse writes until a restart replays them.
+    fn undo(&mut self, mark: (u64, u64), e: &dyn std::fmt::Display) -> StoreError {
+        if let Err(t) = self.wal.truncate_to(mark) {
+            let why = format!("write-ahead log and database disagree ({t}); restart to recover");
+            tracing::error!(error = %why, "embedded store refuses writes");
+            self.broken = Some(why);
+        }
+        unavailable(e)
     }
 }
 
-/// Applies every job in one transaction and commits. A job refused on its own merits gets its
-/// error in the list; an error from the database itself aborts everything.
-fn apply_all(db: &Database, jobs: &[Job]) -> Result<Vec<Result<Reply, StoreError>>, StoreError> {
-    let txn = db.begin_write().map_err(unavailable)?;
-    let mut replies = Vec::with_capacity(jobs.len());
-    {
-        let mut t = Tables::open(&txn)?;
-        for job in jobs {
-            match apply(&mut t, &job.op) {
-                Ok(r) => replies.push(Ok(r)),
-                // A corrupt record is refused before anything is written for this op.
-                Err(e @ StoreError::Corrupt(_)) => replies.push(Err(e)),
-                Err(e) => return Err(e),
+/// Replays the log records past the last checkpoint into a durable commit, then empties the
+/// log. Called once when the store is opened, before any write.
+pub(crate) fn recover(db: &Database, wal_path: &std::path::Path) -> Result<Wal, StoreError> {
+    let (mut wal, records) = Wal::open(wal_path).map_err(unavailable)?;
+    let done = tables::checkpointed_lsn(db)?;
+    wal.skip_to(done);
+    let pending: Vec<_> = records.into_iter().filter(|r| r.lsn > done).collect();
+    if let Some(last) = pending.last().map(|r| r.lsn) {
+        let txn = db.begin_write().map_err(unavailable)?;
+        {
+            let mut t = Tables::open(&txn)?;
+            for r in &pending {
+                match apply(&mut t, &codec::decode_op(&r.payload)?) {
+                    Ok(_) | Err(StoreError::Corrupt(_)) => {}
+                    Err(e) => return Err(e),
+                }
             }
+            t.meta
+                .insert(WAL_LSN, last.to_le_bytes().as_slice())
+                .map_err(unavailable)?;
         }
+        txn.commit().map_err(unavailable)?;
+        tracing::info!(records = pending.len(), "replayed the write-ahead log");
     }
-    txn.commit().map_err(unavailable)?;
-    Ok(replies)
+    wal.reset().map_err(unavailable)?;
+    Ok(wal)
 }
 
 fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Reply, StoreError> {

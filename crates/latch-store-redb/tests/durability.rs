@@ -80,3 +80,98 @@ async fn acknowledged_writes_survive_a_reopen() {
     assert_eq!(u.roles, ["x"]);
     assert_eq!(store.session_count().await.unwrap(), 1);
 }
+
+/// The child half of `acknowledged_writes_survive_an_abort`: does nothing unless the parent set
+/// `LATCH_CRASH_CHILD_DIR`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_child() {
+    let Ok(dir) = std::env::var("LATCH_CRASH_CHILD_DIR") else {
+        return;
+    };
+    let mut opts = RedbOptions::default();
+    // No checkpoint after the first: everything below lives only in the write-ahead log.
+    opts.checkpoint_interval = std::time::Duration::from_secs(3600);
+    let store =
+        Arc::new(RedbStore::open(&std::path::Path::new(&dir).join("latch.redb"), opts).unwrap());
+    let h = Harness::new(Arc::clone(&store) as Arc<dyn Store>);
+    let mut lines = Vec::new();
+    for i in 0..40 {
+        let s = h.create(&format!("crash-{}", i % 4), None, None).await;
+        if i % 3 == 0 {
+            h.latch.revoke_token(s.token.expose()).await.unwrap();
+            lines.push(format!("revoked {}", s.token.expose()));
+        } else {
+            lines.push(format!("created {}", s.token.expose()));
+        }
+    }
+    let block = UserPatch::new(Some(vec!["r".into()]), Some(UserStatus::Blocked), None).unwrap();
+    h.latch
+        .update_user(&UserId::new("crash-3").unwrap(), &block)
+        .await
+        .unwrap();
+    lines.push("blocked crash-3".into());
+    std::fs::write(std::path::Path::new(&dir).join("acked"), lines.join("\n")).unwrap();
+    // Like kill -9: no destructor runs, no checkpoint, no clean close.
+    std::process::abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_writes_survive_an_abort() {
+    let dir = tempfile::tempdir().unwrap();
+    let status = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["crash_child", "--exact", "--nocapture", "--test-threads=1"])
+        .env("LATCH_CRASH_CHILD_DIR", dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(!status.success(), "the child must have aborted");
+    let acked = std::fs::read_to_string(dir.path().join("acked")).unwrap();
+    assert!(
+        std::fs::metadata(dir.path().join("latch.redb-wal"))
+            .unwrap()
+            .len()
+            > 0,
+        "the log holds the writes"
+    );
+    let store =
+        Arc::new(RedbStore::open(&dir.path().join("latch.redb"), RedbOptions::default()).unwrap());
+    let h = Harness::new(Arc::clone(&store) as Arc<dyn Store>);
+    let blocked = UserId::new("crash-3").unwrap();
+    let u = h.latch.user(&blocked).await.unwrap().unwrap();
+    assert_eq!(
+        (u.status, u.roles.as_slice()),
+        (UserStatus::Blocked, ["r".to_owned()].as_slice())
+    );
+    let mut live = 0;
+    for line in acked.lines() {
+        let (what, token) = line.split_once(' ').unwrap();
+        if what == "blocked" {
+            continue;
+        }
+        let active = h.latch.validate(token).await.unwrap().is_active();
+        let owner_blocked = store
+            .session(latch_core::token::ParsedToken::parse(token).unwrap().id())
+            .await
+            .unwrap()
+            .is_none()
+            && what == "created";
+        match what {
+            "revoked" => assert!(!active, "an acknowledged revocation was lost"),
+            // Sessions of the blocked user are gone; every other acknowledged create is there.
+            _ if owner_blocked => assert!(!active),
+            _ => {
+                assert!(active, "an acknowledged create was lost");
+                live += 1;
+            }
+        }
+    }
+    assert!(live >= 15, "{live}");
+    // Recovery checkpointed and emptied the log.
+    assert_eq!(
+        std::fs::metadata(dir.path().join("latch.redb-wal"))
+            .unwrap()
+            .len(),
+        0
+    );
+}

@@ -54,7 +54,7 @@ async fn via_data_dir(dir: PathBuf, action: &Action) -> Result<Value, Failure> {
             dir.display()
         )));
     }
-    let (redb, key) = crate::serve::open_data_dir(&dir).map_err(|e| {
+    let (redb, key) = crate::serve::open_data_dir(&dir, latch_store_redb::RedbOptions::default()).map_err(|e| {
         if e.downcast_ref::<latch_store_redb::OpenError>()
             .is_some_and(|o| matches!(o, latch_store_redb::OpenError::InUse(_)))
         {

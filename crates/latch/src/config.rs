@@ -29,7 +29,16 @@ pub struct FileConfig {
     sessions: SessionsConfig,
     #[serde(default)]
     cache: CacheFileConfig,
+    #[serde(default)]
+    embedded: EmbeddedConfig,
     sweep_interval_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmbeddedConfig {
+    checkpoint_interval_ms: Option<u64>,
+    check_integrity_on_open: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +69,7 @@ pub struct ServeConfig {
     pub policy: Policy,
     pub cache: CacheConfig,
     pub sweep_interval: Duration,
+    pub embedded: latch_store_redb::RedbOptions,
 }
 
 impl ServeConfig {
@@ -97,6 +107,7 @@ impl ServeConfig {
             policy: policy(&file.sessions)?,
             cache: cache(&file.cache),
             sweep_interval: Duration::from_secs(file.sweep_interval_s.unwrap_or(60).max(1)),
+            embedded: embedded(&file.embedded),
         })
     }
 }
@@ -154,6 +165,17 @@ fn policy(s: &SessionsConfig) -> Result<Policy> {
         p.refresh_divisor = d;
     }
     Ok(p)
+}
+
+fn embedded(e: &EmbeddedConfig) -> latch_store_redb::RedbOptions {
+    let mut o = latch_store_redb::RedbOptions::default();
+    if let Some(ms) = e.checkpoint_interval_ms {
+        o.checkpoint_interval = Duration::from_millis(ms.max(1));
+    }
+    if let Some(b) = e.check_integrity_on_open {
+        o.check_integrity_on_open = b;
+    }
+    o
 }
 
 fn cache(c: &CacheFileConfig) -> CacheConfig {

@@ -22,14 +22,17 @@ use crate::keyfile;
 pub const DB_FILE: &str = "latch.redb";
 
 /// Opens the embedded store and the token key in `data_dir`.
-pub fn open_data_dir(data_dir: &Path) -> Result<(Arc<RedbStore>, latch_core::token::TokenKey)> {
+pub fn open_data_dir(
+    data_dir: &Path,
+    options: RedbOptions,
+) -> Result<(Arc<RedbStore>, latch_core::token::TokenKey)> {
     check_data_dir(data_dir)?;
     keyfile::ensure_data_dir(data_dir)?;
     let key = keyfile::load_or_create(data_dir)?;
     let db = data_dir.join(DB_FILE);
     // The database holds verifier hashes and user data: owner-only, like the key.
     keyfile::create_private(&db)?;
-    let store = RedbStore::open(&db, RedbOptions::default())?;
+    let store = RedbStore::open(&db, options)?;
     Ok((Arc::new(store), key))
 }
 
@@ -39,7 +42,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let (redb, key) = open_data_dir(&cfg.data_dir)?;
+    let (redb, key) = open_data_dir(&cfg.data_dir, cfg.embedded)?;
     let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(Arc::clone(&redb)));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let latch = Arc::new(Latch::new(

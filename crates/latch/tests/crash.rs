@@ -36,8 +36,25 @@ async fn post(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_creates_and_revokes_survive_kill_9() {
+    kill_9_mid_stream(None).await;
+}
+
+/// The same with checkpoints pushed out of the way: everything acknowledged is recovered from
+/// the write-ahead log alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_write_ahead_log_alone_recovers_everything_after_kill_9() {
+    kill_9_mid_stream(Some("[embedded]\ncheckpoint_interval_ms = 3600000\n")).await;
+}
+
+async fn kill_9_mid_stream(config: Option<&str>) {
     let dir = tempfile::tempdir().unwrap();
-    let mut server = Server::start(dir.path(), true);
+    let cfg_path = dir.path().join("latch.toml");
+    if let Some(c) = config {
+        std::fs::write(&cfg_path, c).unwrap();
+    }
+    let cfg = config.map(|_| cfg_path.as_path());
+    let data = dir.path().join("data");
+    let mut server = Server::start_with(&data, true, cfg);
     let url = server.url.clone();
     let fates: Arc<Mutex<HashMap<String, Fate>>> = Arc::default();
     let client = reqwest::Client::new();
@@ -98,7 +115,7 @@ async fn acknowledged_creates_and_revokes_survive_kill_9() {
         "created {created}, revoked {revoked}"
     );
 
-    let server = Server::start(dir.path(), true);
+    let server = Server::start(&data, true);
     for (token, fate) in &fates {
         let r = post(
             &client,

@@ -32,6 +32,11 @@ pub struct Server {
 impl Server {
     /// Starts `latch serve` with `LATCH_API_KEYS=KEY` (or without keys if `key` is false).
     pub fn start(data_dir: &Path, with_key: bool) -> Self {
+        Self::start_with(data_dir, with_key, None)
+    }
+
+    /// Starts `latch serve`, with a config file if given.
+    pub fn start_with(data_dir: &Path, with_key: bool, config: Option<&Path>) -> Self {
         let port = free_port();
         let mut cmd = Command::new(bin());
         cmd.args([
@@ -47,6 +52,9 @@ impl Server {
         .stderr(Stdio::inherit());
         if with_key {
             cmd.env("LATCH_API_KEYS", KEY);
+        }
+        if let Some(c) = config {
+            cmd.arg("--config").arg(c);
         }
         let child = cmd.spawn().unwrap();
         let s = Self {
