@@ -24,10 +24,11 @@ pub(crate) struct FailureBurst {
 }
 
 impl FailureBurst {
-    pub(crate) fn record(&self, now: Timestamp, why: Inactive) {
+    /// Counts a failure; true when this one completes a burst (and was logged).
+    pub(crate) fn record(&self, now: Timestamp, why: Inactive) -> bool {
         // Expiry is the normal end of a session, not an attack signal.
         if matches!(why, Inactive::Expired | Inactive::IdleExpired) {
-            return;
+            return false;
         }
         let now = now.as_millis();
         let start = self.window_start.load(Ordering::Relaxed);
@@ -49,6 +50,33 @@ impl FailureBurst {
                 last_reason = why.as_str(),
                 "many failed validations in a short time: token guessing or a broken client?"
             );
+            return true;
         }
+        false
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_burst_is_reported_once_per_window_and_expiry_does_not_count() {
+        let b = FailureBurst::default();
+        let t = Timestamp::from_millis(BURST_WINDOW_MS * 5);
+        for _ in 0..1000 {
+            assert!(!b.record(t, Inactive::Expired));
+        }
+        let fired: usize = (0..250)
+            .map(|_| usize::from(b.record(t, Inactive::Forged)))
+            .sum();
+        assert_eq!(fired, 1);
+        // A new window starts counting afresh.
+        let later = Timestamp::from_millis(t.as_millis() + BURST_WINDOW_MS);
+        let fired: usize = (0..99)
+            .map(|_| usize::from(b.record(later, Inactive::Unknown)))
+            .sum();
+        assert_eq!(fired, 0);
+        assert!(b.record(later, Inactive::Unknown));
     }
 }

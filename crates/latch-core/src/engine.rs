@@ -176,7 +176,7 @@ impl Latch {
             Ok(Validation::Active(_)) => self.metrics.active.increment(1),
             Ok(Validation::Inactive(why)) => {
                 self.metrics.inactive(*why);
-                self.failures.record(self.clock.now(), *why);
+                let _ = self.failures.record(self.clock.now(), *why);
             }
             Err(_) => self.metrics.unavailable.increment(1),
         }
@@ -188,18 +188,21 @@ impl Latch {
             return Ok(Validation::Inactive(Inactive::Malformed));
         };
         let now = self.clock.now();
-        let entry = match self.cache.session(parsed.id(), now) {
-            Some(e) => {
-                self.metrics.session_hit.increment(1);
-                // A hit: compare the secret's hash and the tag with what was checked at fill.
-                if !(e.tag.ct_eq(parsed.tag()) && e.record.verifier.ct_eq(&parsed.verifier())) {
-                    return Ok(Validation::Inactive(Inactive::WrongSecret));
-                }
+        let cached = self.cache.session(parsed.id(), now);
+        if cached.is_some() {
+            self.metrics.session_hit.increment(1);
+        } else {
+            self.metrics.session_miss.increment(1);
+        }
+        let entry = match cached {
+            // A hit: compare the secret's hash and the tag with what was checked at fill.
+            Some(e) if e.tag.ct_eq(parsed.tag()) && e.record.verifier.ct_eq(&parsed.verifier()) => {
                 e
             }
-            None => {
-                self.metrics.session_miss.increment(1);
-                // A miss: reject forgeries before touching the store.
+            // A miss, or a hit that does not match (the session may have been rotated by
+            // another node whose invalidation has not arrived): reject forgeries without I/O,
+            // then ask the store.
+            _ => {
                 if !self.key.check_tag(&parsed) {
                     return Ok(Validation::Inactive(Inactive::Forged));
                 }

@@ -161,6 +161,8 @@ async fn health_readiness_metrics_need_no_key() {
         "latch_validations_total{outcome=\"malformed\"}",
         "latch_active_sessions",
         "latch_cache_lookups_total",
+        "latch_store_operations_total{op=\"create_session\",result=\"ok\"}",
+        "latch_store_operation_duration_seconds",
     ] {
         assert!(text.contains(name), "missing {name} in\n{text}");
     }
@@ -225,6 +227,29 @@ async fn openapi_document_matches_the_routes() {
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
     let unknown = app.call(Method::GET, "/v2/nothing", None, None).await;
     unknown.problem(404);
+}
+
+#[tokio::test]
+async fn upkeep_sweeps_expired_sessions() {
+    let clock = latch_core::time::ManualClock::starting_now();
+    let app = common::app_with_clock(
+        Arc::new(latch_store_memory::MemoryStore::new()),
+        Arc::new(clock.clone()),
+    );
+    let r = app
+        .post(
+            "/v1/sessions",
+            json!({"user_id": "sweep", "idle_timeout_s": 1}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED);
+    app.create("sweep").await;
+    assert_eq!(app.session_count().await, 2);
+    clock.advance(std::time::Duration::from_secs(2));
+    latch_server::maintenance::run_once(&app.state).await;
+    assert_eq!(app.session_count().await, 1);
+    let list = app.get("/v1/users/sweep/sessions").await.json();
+    assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
 }
 
 /// A store whose backend cannot be reached: every call fails as a network outage would.

@@ -48,6 +48,7 @@ macro_rules! store_conformance {
             users_are_created_and_changed,
             api_keys_are_stored_hashed,
             rotated_or_expired_tokens_cannot_rotate_or_revoke,
+            a_stale_cache_entry_does_not_refuse_a_rotated_token,
             revoke_racing_validate,
             create_racing_block,
             rotate_racing_rotate,

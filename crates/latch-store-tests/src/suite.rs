@@ -507,6 +507,17 @@ pub async fn rotated_or_expired_tokens_cannot_rotate_or_revoke<S: Store>(store: 
     inactive(h.latch.validate(r.token.expose()).await.unwrap());
 }
 
+/// A node whose cache still holds a session's old verifier (another node rotated it) accepts
+/// the new token: a genuine token that does not match the cache is checked against the store.
+pub async fn a_stale_cache_entry_does_not_refuse_a_rotated_token<S: Store>(store: Arc<S>) {
+    let h = Harness::new(dyn_store(store));
+    let s = h.create(&unique_user("stale-cache"), None, None).await;
+    let other_node = h.cold_engine();
+    active(other_node.validate(s.token.expose()).await.unwrap());
+    let r = h.latch.rotate(s.token.expose()).await.unwrap().unwrap();
+    active(other_node.validate(r.token.expose()).await.unwrap());
+}
+
 /// No validation that starts after a revoke returned accepts the session.
 pub async fn revoke_racing_validate<S: Store>(store: Arc<S>) {
     let h = Harness::new(dyn_store(store));

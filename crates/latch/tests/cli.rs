@@ -161,3 +161,51 @@ fn help_teaches_and_bad_usage_exits_2() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no Latch data"));
 }
+
+/// SIGTERM while writes are in flight: every write that was answered 201 is there after a
+/// restart, and the server exits 0 (it finished what it had accepted and committed the rest).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sigterm_finishes_in_flight_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(dir.path(), true);
+    let c = reqwest::Client::new();
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let (c, url) = (c.clone(), server.url.clone());
+        tasks.push(tokio::spawn(async move {
+            let r = c
+                .post(format!("{url}/v1/sessions"))
+                .bearer_auth(common::KEY)
+                .json(&json!({"user_id": format!("term-{i}")}))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 201).then_some(())?;
+            let v: Value = r.json().await.ok()?;
+            Some(v["token"].as_str()?.to_owned())
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    assert!(server.terminate().success(), "a clean stop exits 0");
+    let mut acked = Vec::new();
+    for t in tasks {
+        if let Some(token) = t.await.unwrap() {
+            acked.push(token);
+        }
+    }
+    let server = Server::start(dir.path(), true);
+    for token in &acked {
+        let r = c
+            .post(format!("{}/v1/sessions/validate", server.url))
+            .bearer_auth(common::KEY)
+            .json(&json!({ "token": token }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.json::<Value>().await.unwrap()["active"],
+            true,
+            "an answered create was lost"
+        );
+    }
+}

@@ -35,13 +35,18 @@ pub struct App {
 }
 
 pub fn app_with(store: Arc<dyn Store>) -> App {
+    app_with_clock(store, Arc::new(SystemClock))
+}
+
+pub fn app_with_clock(store: Arc<dyn Store>, clock: Arc<dyn latch_core::time::Clock>) -> App {
     let handle = metrics();
+    let store: Arc<dyn Store> = Arc::new(latch_core::metrics::InstrumentedStore::new(store));
     let latch = Arc::new(Latch::new(
         store,
         TokenKey::from_bytes(&[9; 32]),
         Policy::default(),
         CacheConfig::default(),
-        Arc::new(SystemClock),
+        clock,
     ));
     let state = AppState {
         latch,
