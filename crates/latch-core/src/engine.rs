@@ -435,6 +435,29 @@ impl Latch {
         }
     }
 
+    /// Creates and stores an API key named `name`; the key text is in the result, only once.
+    ///
+    /// # Errors
+    /// [`Error::Store`], [`Error::Random`].
+    pub async fn create_api_key(&self, name: &str) -> Result<crate::api_key::NewApiKey, Error> {
+        let new = crate::api_key::generate(name, self.clock.now())?;
+        self.store.insert_api_key(new.record.clone()).await?;
+        info!(target: "latch::audit", event = "api_key.created", key_id = %new.record.id, name = ?name);
+        Ok(new)
+    }
+
+    /// Deletes a stored API key; whether it existed.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn revoke_api_key(&self, id: &str) -> Result<bool, Error> {
+        let existed = self.store.delete_api_key(id).await?;
+        if existed {
+            info!(target: "latch::audit", event = "api_key.revoked", key_id = ?id);
+        }
+        Ok(existed)
+    }
+
     /// How long after `last_seen` a session with this idle timeout is refreshed in the store.
     pub fn refresh_interval(&self, idle_timeout: Duration) -> Duration {
         Duration::from_millis(

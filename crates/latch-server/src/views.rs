@@ -206,3 +206,72 @@ pub struct ExceptQuery {
     /// A session id to keep.
     pub except: Option<String>,
 }
+
+/// `POST /v1/api-keys`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateApiKey {
+    /// A label, 1 to 64 characters (who uses the key).
+    pub name: String,
+}
+
+/// A stored API key, without the key.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyView {
+    /// Id to revoke it by.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+}
+
+impl ApiKeyView {
+    /// The view of a stored key.
+    pub fn of(k: &latch_core::store::ApiKeyRecord) -> Self {
+        Self {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            created_at: k.created_at.to_rfc3339(),
+        }
+    }
+}
+
+/// A new key: the only time the key text is shown.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NewApiKeyView {
+    /// Id to revoke it by.
+    pub id: String,
+    /// Label.
+    pub name: String,
+    /// RFC 3339 UTC.
+    pub created_at: String,
+    /// The key. Store it now: it cannot be shown again.
+    pub key: String,
+}
+
+impl NewApiKeyView {
+    /// The view of a key just created.
+    pub fn of(new: latch_core::api_key::NewApiKey) -> Self {
+        let ApiKeyView {
+            id,
+            name,
+            created_at,
+        } = ApiKeyView::of(&new.record);
+        Self {
+            id,
+            name,
+            created_at,
+            key: new.key.0,
+        }
+    }
+}
+
+/// The stored keys and how many come from configuration.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ApiKeyList {
+    /// Keys created through the API or the CLI.
+    pub api_keys: Vec<ApiKeyView>,
+    /// Keys from `LATCH_API_KEYS` or the config file (not listed).
+    pub configured: usize,
+}

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use anyhow::anyhow;
 use latch_core::Latch;
 use latch_core::store::Store;
-use latch_core::time::{Clock, SystemClock};
+use latch_core::time::SystemClock;
 use latch_core::token::SessionId;
 use latch_core::user::{UserId, UserPatch, UserStatus};
-use latch_server::views::{SessionList, SessionView, UserView};
+use latch_server::views::{ApiKeyView, NewApiKeyView, SessionList, SessionView, UserView};
 use serde_json::{Value, json};
 
 use crate::cli::Target;
@@ -72,20 +72,14 @@ async fn via_data_dir(dir: PathBuf, action: &Action) -> Result<Value, Failure> {
         key,
         latch_core::policy::Policy::default(),
         latch_core::cache::CacheConfig::default(),
-        clock.clone(),
+        clock,
     );
-    let r = on_engine(&latch, store.as_ref(), clock.now(), action).await;
+    let r = on_engine(&latch, store.as_ref(), action).await;
     redb.close().await;
     r
 }
 
-async fn on_engine(
-    latch: &Latch,
-    store: &dyn Store,
-    now: latch_core::time::Timestamp,
-    action: &Action,
-) -> Result<Value, Failure> {
-    let json = |v: &dyn erased::Ser| v.to_value();
+async fn on_engine(latch: &Latch, store: &dyn Store, action: &Action) -> Result<Value, Failure> {
     Ok(match action {
         Action::ListSessions(u) => {
             let s = latch.user_sessions(u).await.map_err(Failure::engine)?;
@@ -124,28 +118,19 @@ async fn on_engine(
                 &latch.update_user(u, &p).await.map_err(Failure::engine)?,
             ))
         }
-        Action::CreateKey(name) => {
-            let new =
-                latch_core::api_key::generate(name, now).map_err(|e| Failure::other(anyhow!(e)))?;
-            store
-                .insert_api_key(new.record.clone())
-                .await
-                .map_err(|e| Failure::engine(e.into()))?;
-            json!({"id": new.record.id, "name": new.record.name, "created_at": new.record.created_at.to_rfc3339(), "key": new.key.0})
-        }
+        Action::CreateKey(name) => json(&NewApiKeyView::of(
+            latch.create_api_key(name).await.map_err(Failure::engine)?,
+        )),
         Action::ListKeys => {
             let keys = store
                 .api_keys()
                 .await
                 .map_err(|e| Failure::engine(e.into()))?;
-            json!({"api_keys": keys.iter().map(|k| json!({"id": k.id, "name": k.name, "created_at": k.created_at.to_rfc3339()})).collect::<Vec<_>>()})
+            let views: Vec<_> = keys.iter().map(ApiKeyView::of).collect();
+            json!({ "api_keys": views })
         }
         Action::RevokeKey(id) => {
-            if !store
-                .delete_api_key(id)
-                .await
-                .map_err(|e| Failure::engine(e.into()))?
-            {
+            if !latch.revoke_api_key(id).await.map_err(Failure::engine)? {
                 return Err(Failure::not_found("no such API key"));
             }
             Value::Null
@@ -153,17 +138,9 @@ async fn on_engine(
     })
 }
 
-/// Serializes the view types without naming each one.
-mod erased {
-    pub(super) trait Ser {
-        fn to_value(&self) -> serde_json::Value;
-    }
-
-    impl<T: serde::Serialize> Ser for T {
-        fn to_value(&self) -> serde_json::Value {
-            serde_json::to_value(self).unwrap_or_default()
-        }
-    }
+/// A view as the JSON the HTTP API would answer.
+fn json<T: serde::Serialize>(v: &T) -> Value {
+    serde_json::to_value(v).unwrap_or_default()
 }
 
 async fn via_server(base: &str, action: &Action) -> Result<Value, Failure> {

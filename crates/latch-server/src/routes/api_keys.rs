@@ -5,53 +5,11 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::extract::Body;
 use crate::problem::Problem;
-
-/// `POST /v1/api-keys`
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateApiKey {
-    /// A label, 1 to 64 characters (who uses the key).
-    pub name: String,
-}
-
-/// A stored API key, without the key.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyView {
-    /// Id to revoke it by.
-    pub id: String,
-    /// Label.
-    pub name: String,
-    /// RFC 3339 UTC.
-    pub created_at: String,
-}
-
-/// A new key: the only time the key text is shown.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NewApiKeyView {
-    /// Id to revoke it by.
-    pub id: String,
-    /// Label.
-    pub name: String,
-    /// RFC 3339 UTC.
-    pub created_at: String,
-    /// The key. Store it now: it cannot be shown again.
-    pub key: String,
-}
-
-/// The stored keys and how many come from configuration.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ApiKeyList {
-    /// Keys created through the API or the CLI.
-    pub api_keys: Vec<ApiKeyView>,
-    /// Keys from `LATCH_API_KEYS` or the config file (not listed).
-    pub configured: usize,
-}
+use crate::views::{ApiKeyList, ApiKeyView, CreateApiKey, NewApiKeyView};
 
 /// Creates an API key.
 #[utoipa::path(post, path = "/v1/api-keys", tag = "api-keys",
@@ -71,27 +29,17 @@ pub async fn create(
             "name must be 1 to 64 characters without control characters",
         ));
     }
-    let now = app.latch.clock().now();
-    let new = latch_core::api_key::generate(name, now).map_err(|_| Problem::internal())?;
-    app.latch
-        .store()
-        .insert_api_key(new.record.clone())
-        .await
-        .map_err(latch_core::Error::from)?;
+    let new = app.latch.create_api_key(name).await?;
+    reload(&app).await?;
+    Ok((StatusCode::CREATED, Json(NewApiKeyView::of(new))))
+}
+
+/// Applies a key change on this node at once (other nodes pick it up at their next upkeep).
+async fn reload(app: &AppState) -> Result<(), Problem> {
     app.api_keys
         .reload(app.latch.store().as_ref())
         .await
-        .map_err(latch_core::Error::from)?;
-    tracing::info!(target: "latch::audit", event = "api_key.created", key_id = %new.record.id, name = ?name);
-    Ok((
-        StatusCode::CREATED,
-        Json(NewApiKeyView {
-            id: new.record.id,
-            name: new.record.name,
-            created_at: new.record.created_at.to_rfc3339(),
-            key: new.key.0,
-        }),
-    ))
+        .map_err(|e| Problem::from(latch_core::Error::from(e)))
 }
 
 /// Lists stored API keys (never the keys themselves).
@@ -106,14 +54,7 @@ pub async fn list(State(app): State<AppState>) -> Result<Json<ApiKeyList>, Probl
         .await
         .map_err(latch_core::Error::from)?;
     Ok(Json(ApiKeyList {
-        api_keys: keys
-            .into_iter()
-            .map(|k| ApiKeyView {
-                id: k.id,
-                name: k.name,
-                created_at: k.created_at.to_rfc3339(),
-            })
-            .collect(),
+        api_keys: keys.iter().map(ApiKeyView::of).collect(),
         configured: app.api_keys.current().configured(),
     }))
 }
@@ -130,19 +71,10 @@ pub async fn delete(
     State(app): State<AppState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, Problem> {
-    let existed = app
-        .latch
-        .store()
-        .delete_api_key(&id)
-        .await
-        .map_err(latch_core::Error::from)?;
-    app.api_keys
-        .reload(app.latch.store().as_ref())
-        .await
-        .map_err(latch_core::Error::from)?;
+    let existed = app.latch.revoke_api_key(&id).await?;
+    reload(&app).await?;
     if !existed {
         return Err(Problem::not_found("API key"));
     }
-    tracing::info!(target: "latch::audit", event = "api_key.revoked", key_id = ?id);
     Ok(StatusCode::NO_CONTENT)
 }
