@@ -361,7 +361,7 @@ mod tests {
     fn a_fill_that_straddles_an_invalidation_is_dropped() {
         let c = NearCache::new(CacheConfig::default());
         let now = Timestamp::from_millis(1);
-        let id = SessionId::generate().unwrap();
+        let id = SessionId::generate(crate::token::Shard::of(&UserId::new("u").unwrap())).unwrap();
         let ticket = c.session_ticket(&id);
         // The write and its invalidation land while the read is in flight.
         c.invalidate_session(&id);
@@ -376,7 +376,7 @@ mod tests {
     fn a_fill_that_straddles_a_flush_is_dropped() {
         let c = NearCache::new(CacheConfig::default());
         let now = Timestamp::from_millis(1);
-        let id = SessionId::generate().unwrap();
+        let id = SessionId::generate(crate::token::Shard::of(&UserId::new("u").unwrap())).unwrap();
         let ticket = c.session_ticket(&id);
         c.flush();
         c.fill_session(ticket, entry(id, now));
@@ -387,7 +387,7 @@ mod tests {
     fn distrust_refuses_hits_and_fills_until_trusted() {
         let c = NearCache::new(CacheConfig::default());
         let now = Timestamp::from_millis(1);
-        let id = SessionId::generate().unwrap();
+        let id = SessionId::generate(crate::token::Shard::of(&UserId::new("u").unwrap())).unwrap();
         c.fill_session(c.session_ticket(&id), entry(id, now));
         c.distrust();
         assert!(c.session(&id, now).is_none());
@@ -403,7 +403,7 @@ mod tests {
             ..CacheConfig::default()
         });
         let t0 = Timestamp::from_millis(1000);
-        let id = SessionId::generate().unwrap();
+        let id = SessionId::generate(crate::token::Shard::of(&UserId::new("u").unwrap())).unwrap();
         c.fill_session(c.session_ticket(&id), entry(id, t0));
         assert!(c.session(&id, Timestamp::from_millis(1099)).is_some());
         assert!(c.session(&id, Timestamp::from_millis(1100)).is_none());
@@ -412,7 +412,10 @@ mod tests {
     #[test]
     fn exactly_one_claims_a_refresh() {
         let now = Timestamp::from_millis(5);
-        let e = entry(SessionId::generate().unwrap(), now);
+        let e = entry(
+            SessionId::generate(crate::token::Shard::of(&UserId::new("u").unwrap())).unwrap(),
+            now,
+        );
         let seen = e.last_seen();
         let later = Timestamp::from_millis(50);
         assert!(e.claim_refresh(seen, later));

@@ -17,7 +17,7 @@ use crate::policy::{InvalidTimeout, Policy};
 use crate::session::{Device, Liveness, SessionRecord};
 use crate::store::{CreateLimits, Created, Store, StoreError};
 use crate::time::{Clock, Timestamp};
-use crate::token::{ParsedToken, RandomError, SessionId, SessionToken, TokenKey};
+use crate::token::{ParsedToken, RandomError, SessionId, SessionToken, Shard, TokenKey};
 use crate::user::{User, UserId, UserPatch, UserStatus};
 use crate::validation::{ActiveSession, Inactive, Validation};
 
@@ -127,7 +127,9 @@ impl Latch {
         let timeouts = self
             .policy
             .timeouts(new.idle_timeout_s, new.absolute_timeout_s)?;
-        let issued = self.key.issue(SessionId::generate()?)?;
+        let issued = self
+            .key
+            .issue(SessionId::generate(Shard::of(&new.user_id))?)?;
         let now = self.clock.now();
         let record = SessionRecord {
             id: issued.id,

@@ -117,7 +117,7 @@ mod tests {
 
     fn rec() -> SessionRecord {
         SessionRecord {
-            id: SessionId::from_bytes([1; 16]),
+            id: SessionId::from_bytes([1; 18]),
             user_id: UserId::new("u").unwrap(),
             verifier: Verifier::from_bytes([0; 32]),
             created_at: Timestamp::from_millis(1000),

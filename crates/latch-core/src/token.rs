@@ -1,15 +1,20 @@
 //! Session tokens: how they are made, parsed and checked.
 //!
-//! A token is `latch_s_` followed by 86 base64url characters (no padding) that encode 64 bytes:
+//! A token is `latch_s_` followed by 88 base64url characters (no padding) that encode 66 bytes:
 //!
 //! | bytes  | what                                                                  |
 //! |--------|-----------------------------------------------------------------------|
-//! | 0..16  | the session id (public: it names the session in lists, logs, URLs)    |
-//! | 16..48 | the secret, 256 bits from the OS CSPRNG; only its SHA-256 is stored   |
-//! | 48..64 | the tag: HMAC-SHA-256 over id and secret under the node-shared key,   |
+//! | 0..18  | the session id (public: it names the session in lists, logs, URLs):   |
+//! |        | the user's 2-byte shard tag, then 128 bits from the OS CSPRNG         |
+//! | 18..50 | the secret, 256 bits from the OS CSPRNG; only its SHA-256 is stored   |
+//! | 50..66 | the tag: HMAC-SHA-256 over id and secret under the node-shared key,   |
 //! |        | truncated to 128 bits                                                 |
 //!
-//! 94 ASCII characters in all, safe in cookies, headers and URLs, and matchable by secret
+//! The shard tag ([`Shard`]) puts a session next to its user in a sharded store (the same Redis
+//! Cluster hash slot), so every change that spans a user and their sessions is one atomic step,
+//! and a session can still be found from the token alone.
+//!
+//! 96 ASCII characters in all, safe in cookies, headers and URLs, and matchable by secret
 //! scanners through the fixed prefix. The tag lets a node reject a token it never issued (a
 //! typo, a forgery, a scan) without reading the store. Parsing is total: any input gives either a
 //! [`ParsedToken`] or [`Malformed`], never a panic.
@@ -30,41 +35,70 @@ pub const SESSION_TOKEN_LEN: usize = SESSION_TOKEN_PREFIX.len() + ENCODED_LEN;
 // DESIGN.md: tokens stay well under 100 bytes.
 const _: () = assert!(SESSION_TOKEN_LEN < 100);
 
-const ID_LEN: usize = 16;
+const SHARD_LEN: usize = 2;
+const ID_LEN: usize = SHARD_LEN + 16;
 const SECRET_LEN: usize = 32;
 const TAG_LEN: usize = 16;
 const RAW_LEN: usize = ID_LEN + SECRET_LEN + TAG_LEN;
-const ENCODED_LEN: usize = 86;
+const ENCODED_LEN: usize = 88;
 /// Domain separation for the tag MAC, so the key could never produce a tag valid elsewhere.
 const TAG_DOMAIN: &[u8] = b"latch/session-token/v1\0";
 
-/// A session's public identifier: 128 random bits, shown as 32 lowercase hex digits.
+/// Which shard of a sharded store a user's data lives in: the first two bytes of SHA-256 of
+/// the user id. Every session of the user carries it at the start of its id.
+#[derive(Clone, Copy, Debug, Eq, Hash, PartialEq)]
+pub struct Shard([u8; SHARD_LEN]);
+
+impl Shard {
+    /// The shard of `user`.
+    pub fn of(user: &crate::user::UserId) -> Self {
+        let h = sha256(user.as_str().as_bytes());
+        Self([h[0], h[1]])
+    }
+
+    /// Four lowercase hex digits, for key names (the Redis Cluster hash tag).
+    pub fn hex(&self) -> String {
+        format!("{:02x}{:02x}", self.0[0], self.0[1])
+    }
+}
+
+/// A session's public identifier: the user's [`Shard`] and 128 random bits, shown as 36
+/// lowercase hex digits.
 #[derive(Clone, Copy, Eq, Ord, PartialEq, PartialOrd)]
 pub struct SessionId([u8; ID_LEN]);
 
 impl SessionId {
-    /// A fresh random id.
+    /// A fresh id for a session of a user in `shard`.
     ///
     /// # Errors
     /// [`RandomError`] if the OS random source fails.
-    pub fn generate() -> Result<Self, RandomError> {
-        random_bytes().map(Self)
+    pub fn generate(shard: Shard) -> Result<Self, RandomError> {
+        let random: [u8; ID_LEN - SHARD_LEN] = random_bytes()?;
+        let mut id = [0u8; ID_LEN];
+        id[..SHARD_LEN].copy_from_slice(&shard.0);
+        id[SHARD_LEN..].copy_from_slice(&random);
+        Ok(Self(id))
     }
 
-    /// The id from its 16 raw bytes.
+    /// The shard this session (and its user) lives in.
+    pub fn shard(&self) -> Shard {
+        Shard([self.0[0], self.0[1]])
+    }
+
+    /// The id from its 18 raw bytes.
     pub const fn from_bytes(bytes: [u8; ID_LEN]) -> Self {
         Self(bytes)
     }
 
-    /// The 16 raw bytes.
+    /// The 18 raw bytes.
     pub const fn as_bytes(&self) -> &[u8; ID_LEN] {
         &self.0
     }
 
-    /// A cheap, well-mixed 64-bit hash of the id (the id is already uniformly random).
+    /// A cheap, well-mixed 64-bit hash of the id: 64 of its random bits.
     pub fn hash64(&self) -> u64 {
         let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[..8]);
+        b.copy_from_slice(&self.0[SHARD_LEN..SHARD_LEN + 8]);
         u64::from_le_bytes(b)
     }
 }
@@ -84,9 +118,9 @@ impl fmt::Debug for SessionId {
     }
 }
 
-/// The error for a session id that is not 32 lowercase hex digits.
+/// The error for a session id that is not 36 lowercase hex digits.
 #[derive(Clone, Copy, Debug, Eq, PartialEq, thiserror::Error)]
-#[error("a session id is 32 lowercase hexadecimal digits")]
+#[error("a session id is 36 lowercase hexadecimal digits")]
 pub struct InvalidSessionId;
 
 impl FromStr for SessionId {
@@ -287,8 +321,8 @@ impl ParsedToken {
         if body.len() != ENCODED_LEN {
             return Err(Malformed);
         }
-        // The decoder wants room for its conservative estimate (66 bytes for 86 characters).
-        let mut raw = [0u8; RAW_LEN + 2];
+        // Room beyond the exact size for the decoder's conservative estimate.
+        let mut raw = [0u8; RAW_LEN + 3];
         // The engine rejects non-canonical trailing bits, so each token has one spelling.
         match URL_SAFE_NO_PAD.decode_slice(body, &mut raw) {
             Ok(RAW_LEN) => {}
@@ -376,7 +410,7 @@ mod tests {
     #[test]
     fn issued_token_round_trips_and_is_short() {
         let k = key();
-        let id = SessionId::generate().unwrap();
+        let id = SessionId::generate(Shard([1, 2])).unwrap();
         let t = k.issue(id).unwrap();
         assert_eq!(t.token.expose().len(), SESSION_TOKEN_LEN);
         assert!(t.token.expose().starts_with(SESSION_TOKEN_PREFIX));
@@ -389,7 +423,9 @@ mod tests {
 
     #[test]
     fn a_token_under_another_key_fails_the_tag() {
-        let t = key().issue(SessionId::generate().unwrap()).unwrap();
+        let t = key()
+            .issue(SessionId::generate(Shard([1, 2])).unwrap())
+            .unwrap();
         let other = TokenKey::from_bytes(&[8u8; 32]);
         assert!(!other.check_tag(&ParsedToken::parse(t.token.expose()).unwrap()));
     }
@@ -397,7 +433,9 @@ mod tests {
     #[test]
     fn every_single_character_change_is_caught() {
         let k = key();
-        let t = k.issue(SessionId::generate().unwrap()).unwrap();
+        let t = k
+            .issue(SessionId::generate(Shard([1, 2])).unwrap())
+            .unwrap();
         let s = t.token.expose();
         for i in SESSION_TOKEN_PREFIX.len()..s.len() {
             let mut b = s.as_bytes().to_vec();
@@ -412,7 +450,7 @@ mod tests {
 
     #[test]
     fn session_ids_parse_strictly() {
-        let id = SessionId::generate().unwrap();
+        let id = SessionId::generate(Shard([1, 2])).unwrap();
         assert_eq!(id.to_string().parse::<SessionId>().unwrap(), id);
         assert!("".parse::<SessionId>().is_err());
         assert!(
@@ -420,8 +458,13 @@ mod tests {
                 .parse::<SessionId>()
                 .is_err()
         );
-        assert!("zz".repeat(16).parse::<SessionId>().is_err());
-        assert!("é".repeat(16).parse::<SessionId>().is_err());
+        assert!("zz".repeat(18).parse::<SessionId>().is_err());
+        assert!("é".repeat(18).parse::<SessionId>().is_err());
+        let u = crate::user::UserId::new("ada").unwrap();
+        assert_eq!(
+            SessionId::generate(Shard::of(&u)).unwrap().shard(),
+            Shard::of(&u)
+        );
     }
 
     proptest! {
@@ -445,7 +488,7 @@ mod tests {
         }
 
         #[test]
-        fn right_length_random_bodies_fail_the_tag(raw in proptest::collection::vec(any::<u8>(), 64)) {
+        fn right_length_random_bodies_fail_the_tag(raw in proptest::collection::vec(any::<u8>(), 66)) {
             let s = format!("{SESSION_TOKEN_PREFIX}{}", URL_SAFE_NO_PAD.encode(&raw));
             let p = ParsedToken::parse(&s).unwrap();
             prop_assert!(!key().check_tag(&p));

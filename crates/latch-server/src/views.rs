@@ -93,7 +93,7 @@ pub struct DeviceView {
 /// A session. Never carries a token.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SessionView {
-    /// The session id: 32 lowercase hex digits.
+    /// The session id: 36 lowercase hex digits.
     pub id: String,
     /// The user it belongs to.
     pub user_id: String,

@@ -17,7 +17,7 @@ use latch_core::token::{SessionId, Verifier};
 use latch_core::user::{User, UserId, UserPatch};
 use serde_json::json;
 
-const SID: &str = "00112233445566778899aabbccddeeff";
+const SID: &str = "00112233445566778899aabbccddeeff0011";
 
 fn v1_routes() -> Vec<(Method, String, Option<&'static str>)> {
     vec![

@@ -23,7 +23,7 @@ async fn create_validate_revoke_validate() {
     assert!(token.starts_with("latch_s_") && token.len() < 100);
     let s = &v["session"];
     assert_eq!(s["user_id"], "alice");
-    assert_eq!(s["id"].as_str().unwrap().len(), 32);
+    assert_eq!(s["id"].as_str().unwrap().len(), 36);
     assert_eq!(
         s["device"],
         json!({"user_agent": "curl/8", "ip": "203.0.113.9"})

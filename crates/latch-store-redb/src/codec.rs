@@ -137,45 +137,45 @@ pub(crate) fn decode_api_key(id: &str, bytes: &[u8]) -> Result<ApiKeyRecord, Sto
 
 /// The expiry index key: when the session stops being live, then its id, so a range scan from
 /// the start finds the expired ones first.
-pub(crate) fn expiry_key(s: &SessionRecord) -> [u8; 24] {
-    let mut k = [0u8; 24];
+pub(crate) fn expiry_key(s: &SessionRecord) -> [u8; 26] {
+    let mut k = [0u8; 26];
     k[..8].copy_from_slice(&s.ends_at().as_millis().to_be_bytes());
     k[8..].copy_from_slice(s.id.as_bytes());
     k
 }
 
 pub(crate) fn session_id(bytes: &[u8]) -> Result<SessionId, StoreError> {
-    <[u8; 16]>::try_from(bytes)
+    <[u8; 18]>::try_from(bytes)
         .map(SessionId::from_bytes)
-        .map_err(|_| StoreError::Corrupt("session id is not 16 bytes".into()))
+        .map_err(|_| StoreError::Corrupt("session id is not 18 bytes".into()))
 }
 
 /// A write as the log records it: everything needed to apply it again, deterministically.
 #[derive(Deserialize, Serialize)]
 enum LoggedOp {
     Create {
-        id: [u8; 16],
+        id: [u8; 18],
         session: Vec<u8>,
         cap: u32,
         now: u64,
     },
     Touch {
-        id: [u8; 16],
+        id: [u8; 18],
         at: u64,
     },
     Rotate {
-        id: [u8; 16],
+        id: [u8; 18],
         current: [u8; 32],
         next: [u8; 32],
         now: u64,
     },
     Delete {
-        id: [u8; 16],
+        id: [u8; 18],
         expected: Option<[u8; 32]>,
     },
     DeleteUserSessions {
         user: String,
-        except: Option<[u8; 16]>,
+        except: Option<[u8; 18]>,
     },
     UpdateUser {
         user: String,

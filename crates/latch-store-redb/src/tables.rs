@@ -3,8 +3,8 @@
 //! | table           | key                       | value                          |
 //! |-----------------|---------------------------|--------------------------------|
 //! | `sessions`      | session id (16 bytes)     | session record                 |
-//! | `user_sessions` | user id (multimap)        | created-at (8, BE) ‖ id (16)   |
-//! | `expiry`        | ends-at (8, BE) ‖ id (16) | ()                             |
+//! | `user_sessions` | user id (multimap)        | created-at (8, BE) ‖ id (18)   |
+//! | `expiry`        | ends-at (8, BE) ‖ id (18) | ()                             |
 //! | `users`         | user id                   | user record                    |
 //! | `api_keys`      | key id                    | name, SHA-256 of the key, time |
 //! | `meta`          | name                      | schema version                 |
@@ -89,8 +89,8 @@ pub(crate) fn read_session(
 }
 
 /// The user-index value of a session: created-at then id, so values sort oldest first.
-pub(crate) fn index_value(s: &SessionRecord) -> [u8; 24] {
-    let mut v = [0u8; 24];
+pub(crate) fn index_value(s: &SessionRecord) -> [u8; 26] {
+    let mut v = [0u8; 26];
     v[..8].copy_from_slice(&s.created_at.as_millis().to_be_bytes());
     v[8..].copy_from_slice(s.id.as_bytes());
     v
@@ -185,14 +185,14 @@ impl<'txn> Tables<'txn> {
     pub(crate) fn user_index(
         &self,
         user: &UserId,
-    ) -> Result<Vec<([u8; 24], SessionId)>, StoreError> {
+    ) -> Result<Vec<([u8; 26], SessionId)>, StoreError> {
         let mut out = Vec::new();
         for v in self.by_user.get(user.as_str()).map_err(unavailable)? {
             let v = v.map_err(unavailable)?;
-            let raw: [u8; 24] = v
+            let raw: [u8; 26] = v
                 .value()
                 .try_into()
-                .map_err(|_| StoreError::Corrupt("user index entry is not 24 bytes".into()))?;
+                .map_err(|_| StoreError::Corrupt("user index entry is not 26 bytes".into()))?;
             out.push((raw, codec::session_id(&raw[8..])?));
         }
         Ok(out)

@@ -99,7 +99,7 @@ pub enum SessionsCommand {
     },
     /// Revoke one session by id (see `latch sessions list`).
     Revoke {
-        /// The session id: 32 hex digits.
+        /// The session id: 36 hex digits.
         session_id: String,
         #[command(flatten)]
         target: Target,

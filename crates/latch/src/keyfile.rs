@@ -96,7 +96,12 @@ mod tests {
         let a = load_or_create(dir.path()).unwrap();
         let b = load_or_create(dir.path()).unwrap();
         let t = a
-            .issue(latch_core::token::SessionId::generate().unwrap())
+            .issue(
+                latch_core::token::SessionId::generate(latch_core::token::Shard::of(
+                    &latch_core::user::UserId::new("k").unwrap(),
+                ))
+                .unwrap(),
+            )
             .unwrap();
         let p = latch_core::token::ParsedToken::parse(t.token.expose()).unwrap();
         assert!(b.check_tag(&p));

@@ -76,7 +76,7 @@ async fn first_start_key_admin_commands_and_clean_stop() {
         .unwrap();
     assert_eq!(r.json::<Value>().await.unwrap(), json!({"active": false}));
     // Exit codes: 3 not found, 5 refused key, 2 usage, 4 data dir in use.
-    let missing = "00000000000000000000000000000000";
+    let missing = "000000000000000000000000000000000000";
     assert_eq!(
         latch(&["sessions", "revoke", missing, "--server", &url], &env)
             .status

@@ -124,7 +124,7 @@ pub async fn revoke(
 
 /// Revokes a session by id (an admin action, or "log out that device").
 #[utoipa::path(delete, path = "/v1/sessions/{session_id}", tag = "sessions",
-    params(("session_id" = String, Path, description = "32 lowercase hex digits")),
+    params(("session_id" = String, Path, description = "36 lowercase hex digits")),
     responses(
         (status = 204, description = "Revoked"),
         (status = 404, description = "No such session", body = Problem, content_type = "application/problem+json"),
