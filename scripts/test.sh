@@ -12,8 +12,8 @@ cd "$(dirname "$0")/.."
 need_root() { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# System packages the tests use. None yet beyond the toolchain: kept as the one place to add them.
-PACKAGES=()
+# System packages the tests use: real Redis servers for the Redis store and multi-node tests.
+PACKAGES=(redis-server redis-tools)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

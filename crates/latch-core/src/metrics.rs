@@ -192,4 +192,8 @@ impl<S: Store> Store for InstrumentedStore<S> {
     async fn ping(&self) -> Result<()> {
         self.timed(13, self.inner.ping()).await
     }
+
+    fn expires_on_its_own(&self) -> bool {
+        self.inner.expires_on_its_own()
+    }
 }

@@ -157,6 +157,13 @@ pub trait Store: Send + Sync + 'static {
 
     /// Checks the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
+
+    /// Whether the backend deletes expired sessions by itself (Redis key expiry), so the
+    /// periodic sweeper need not run. The conformance suite still calls
+    /// [`Store::sweep_expired`] on every backend.
+    fn expires_on_its_own(&self) -> bool {
+        false
+    }
 }
 
 /// Which sessions a new one pushes out: given the `(created_at, id)` of the user's live
@@ -258,5 +265,9 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn ping(&self) -> Result<()> {
         (**self).ping().await
+    }
+
+    fn expires_on_its_own(&self) -> bool {
+        (**self).expires_on_its_own()
     }
 }

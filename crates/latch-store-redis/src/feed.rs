@@ -1,0 +1,1 @@
+//! The invalidation feed (placeholder module replaced below).
