@@ -68,7 +68,7 @@ impl Default for RedisOptions {
 #[derive(Clone)]
 pub struct RedisStore {
     /// Commands go here (multiplexed, reconnecting).
-    conn: Conn,
+    pub(crate) conn: Conn,
     /// Where the store lives, for the feed and the sweeper's scans.
     target: Target,
     /// Key and channel prefix.
@@ -76,7 +76,7 @@ pub struct RedisStore {
     /// The invalidation channel, `P:inv`.
     channel: String,
     /// Command timeout, reused by the feed.
-    timeout: Duration,
+    pub(crate) timeout: Duration,
 }
 
 impl std::fmt::Debug for RedisStore {

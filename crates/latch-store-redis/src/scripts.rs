@@ -7,6 +7,10 @@
 //! present value, so an empty user agent differs from none). User hash fields: `r` roles
 //! (JSON), `b` blocked (`1`/`0`), `a` attributes (JSON).
 //!
+//! Invalidations are published on the channel as `s:<ms>:<session id>` and `u:<ms>:<user id>`,
+//! `<ms>` being the Redis server's clock when the change was made (for the revocation-lag
+//! metric).
+//!
 //! Every session key expires `GRACE_MS` after it stops being live by its stored last use; the
 //! user index expires with the last of its sessions. User records do not expire: a block must
 //! not lapse.
@@ -27,6 +31,10 @@ local function live(k, now)
   if not f[1] then return false end
   local l, i, e = tonumber(f[1]), tonumber(f[2]), tonumber(f[3])
   return now < e and now < l + i
+end
+local function pub(chan, kind, payload)
+  local t = redis.call('TIME')
+  redis.call('PUBLISH', chan, kind .. ':' .. (t[1] * 1000 + math.floor(t[2] / 1000)) .. ':' .. payload)
 end
 local function extend(k, t)
   if redis.call('PTTL', k) < 0 then redis.call('PEXPIREAT', k, t)
@@ -58,7 +66,7 @@ if redis.call('ZCARD', KEYS[2]) >= cap then
     local id = alive[j]
     redis.call('DEL', base .. 's:' .. id)
     redis.call('ZREM', KEYS[2], id)
-    redis.call('PUBLISH', chan, 's:' .. id)
+    pub(chan, 's', id)
     table.insert(out, id)
   end
 end
@@ -104,7 +112,7 @@ local l, i, e = tonumber(f[2]), tonumber(f[3]), tonumber(f[4])
 local nl = math.max(l, now)
 redis.call('HSET', KEYS[1], 'v', ARGV[2], 'l', tostring(nl))
 redis.call('PEXPIREAT', KEYS[1], math.min(nl + i, e) + GRACE)
-redis.call('PUBLISH', ARGV[4], 's:' .. ARGV[5])
+pub(ARGV[4], 's', ARGV[5])
 return rec(KEYS[1])
 "#,
     )
@@ -120,7 +128,7 @@ if not r[1] then return false end
 if ARGV[2] ~= '' and r[2] ~= ARGV[2] then return false end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', ARGV[1] .. 'x:' .. r[1], ARGV[4])
-redis.call('PUBLISH', ARGV[3], 's:' .. ARGV[4])
+pub(ARGV[3], 's', ARGV[4])
 return r
 "#,
     )
@@ -135,7 +143,7 @@ for _, id in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   if id ~= ARGV[2] then
     if redis.call('DEL', ARGV[1] .. 's:' .. id) == 1 then
       table.insert(gone, id)
-      redis.call('PUBLISH', ARGV[3], 's:' .. id)
+      pub(ARGV[3], 's', id)
     end
     redis.call('ZREM', KEYS[1], id)
   end
@@ -162,12 +170,12 @@ if after[2] == '1' then
   for _, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
     if redis.call('DEL', ARGV[1] .. 's:' .. id) == 1 then
       table.insert(gone, id)
-      redis.call('PUBLISH', ARGV[5], 's:' .. id)
+      pub(ARGV[5], 's', id)
     end
   end
   redis.call('DEL', KEYS[2])
 end
-redis.call('PUBLISH', ARGV[5], 'u:' .. ARGV[6])
+pub(ARGV[5], 'u', ARGV[6])
 return {before, after, gone}
 "#,
     )
@@ -198,7 +206,7 @@ local r = rec(KEYS[1])
 if not r[1] or live(KEYS[1], tonumber(ARGV[2])) then return false end
 redis.call('DEL', KEYS[1])
 redis.call('ZREM', ARGV[1] .. 'x:' .. r[1], ARGV[3])
-redis.call('PUBLISH', ARGV[4], 's:' .. ARGV[3])
+pub(ARGV[4], 's', ARGV[3])
 return r
 "#,
     )
