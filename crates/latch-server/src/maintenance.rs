@@ -25,13 +25,17 @@ pub fn spawn(state: AppState, every: Duration) -> JoinHandle<()> {
 
 /// One round of upkeep; failures are logged and retried next round.
 pub async fn run_once(state: &AppState) {
-    match state.latch.sweep(SWEEP_BATCH).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(swept = n, "expired sessions removed"),
-        Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
-    }
-    if let Ok(n) = state.latch.store().session_count().await {
-        latch_core::metrics::set_active_sessions(n);
+    // A store that expires sessions by itself (Redis) needs neither the sweep nor a count that
+    // would have to scan it.
+    if !state.latch.store().expires_on_its_own() {
+        match state.latch.sweep(SWEEP_BATCH).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(swept = n, "expired sessions removed"),
+            Err(e) => tracing::warn!(error = %e, "sweep failed; will retry"),
+        }
+        if let Ok(n) = state.latch.store().session_count().await {
+            latch_core::metrics::set_active_sessions(n);
+        }
     }
     if let Err(e) = state.api_keys.reload(state.latch.store().as_ref()).await {
         tracing::warn!(error = %e, "API key reload failed; keeping the current keys");

@@ -59,7 +59,8 @@ pub struct ServeArgs {
     /// Directory for the database and the token key [default: ./latch-data]
     #[arg(long, env = "LATCH_DATA_DIR", value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Where sessions live: `embedded` (the data dir) [default: embedded]
+    /// Where sessions live: `embedded` (the data dir), `redis://HOST:PORT`, `valkey://HOST:PORT`
+    /// or `redis-cluster://HOST:PORT[,HOST:PORT...]` [default: embedded]
     #[arg(long, env = "LATCH_STORE", value_name = "URL")]
     pub store: Option<String>,
     /// A TOML config file (see docs/configuration.md); flags and environment override it.

@@ -31,7 +31,31 @@ pub struct FileConfig {
     cache: CacheFileConfig,
     #[serde(default)]
     embedded: EmbeddedConfig,
+    #[serde(default)]
+    redis: RedisConfig,
     sweep_interval_s: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RedisConfig {
+    prefix: Option<String>,
+    timeout_ms: Option<u64>,
+    feed_heartbeat_ms: Option<u64>,
+    feed_bound_ms: Option<u64>,
+}
+
+/// Where sessions live.
+#[derive(Debug)]
+pub enum StoreChoice {
+    /// The embedded store in the data dir.
+    Embedded(latch_store_redb::RedbOptions),
+    /// Redis, Redis Cluster or Valkey at this URL.
+    Redis {
+        url: String,
+        options: latch_store_redis::RedisOptions,
+        feed: latch_store_redis::feed::FeedOptions,
+    },
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -69,7 +93,7 @@ pub struct ServeConfig {
     pub policy: Policy,
     pub cache: CacheConfig,
     pub sweep_interval: Duration,
-    pub embedded: latch_store_redb::RedbOptions,
+    pub store: StoreChoice,
 }
 
 impl ServeConfig {
@@ -84,11 +108,17 @@ impl ServeConfig {
             .clone()
             .or(file.store.clone())
             .unwrap_or_else(|| "embedded".into());
-        if store != "embedded" {
-            bail!(
-                "unsupported store {store:?}: this build runs on the embedded store only (`--store embedded`, the default)"
-            );
-        }
+        let store = if store == "embedded" {
+            StoreChoice::Embedded(embedded(&file.embedded))
+        } else {
+            latch_store_redis::Target::parse(&store)?;
+            let (options, feed) = redis(&file.redis)?;
+            StoreChoice::Redis {
+                url: store,
+                options,
+                feed,
+            }
+        };
         let api_keys = match std::env::var("LATCH_API_KEYS") {
             Ok(v) => split_keys(&v),
             Err(_) => file.api_keys.clone().unwrap_or_default(),
@@ -107,7 +137,7 @@ impl ServeConfig {
             policy: policy(&file.sessions)?,
             cache: cache(&file.cache),
             sweep_interval: Duration::from_secs(file.sweep_interval_s.unwrap_or(60).max(1)),
-            embedded: embedded(&file.embedded),
+            store,
         })
     }
 }
@@ -176,6 +206,35 @@ fn embedded(e: &EmbeddedConfig) -> latch_store_redb::RedbOptions {
         o.check_integrity_on_open = b;
     }
     o
+}
+
+fn redis(
+    r: &RedisConfig,
+) -> Result<(
+    latch_store_redis::RedisOptions,
+    latch_store_redis::feed::FeedOptions,
+)> {
+    let mut o = latch_store_redis::RedisOptions::default();
+    if let Some(p) = &r.prefix {
+        if p.is_empty() || p.contains(['{', '}']) {
+            bail!("redis.prefix must be non-empty and must not contain braces");
+        }
+        o.prefix.clone_from(p);
+    }
+    if let Some(ms) = r.timeout_ms {
+        o.timeout = Duration::from_millis(ms.max(1));
+    }
+    let mut f = latch_store_redis::feed::FeedOptions::default();
+    if let Some(ms) = r.feed_heartbeat_ms {
+        f.heartbeat = Duration::from_millis(ms.max(1));
+    }
+    if let Some(ms) = r.feed_bound_ms {
+        f.bound = Duration::from_millis(ms.max(1));
+    }
+    if f.bound <= f.heartbeat {
+        bail!("redis.feed_bound_ms must be larger than redis.feed_heartbeat_ms");
+    }
+    Ok((o, f))
 }
 
 fn cache(c: &CacheFileConfig) -> CacheConfig {

@@ -6,16 +6,18 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use latch_core::Latch;
-use latch_core::api_key::{self, ApiKeySet};
+use latch_core::api_key::ApiKeySet;
 use latch_core::metrics::InstrumentedStore;
 use latch_core::store::Store;
 use latch_core::time::{Clock, SystemClock};
 use latch_server::{ApiKeys, AppState};
 use latch_store_redb::{RedbOptions, RedbStore};
+use latch_store_redis::RedisStore;
+use latch_store_redis::feed::{Feed, FeedOptions};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::cli::ServeArgs;
-use crate::config::ServeConfig;
+use crate::config::{ServeConfig, StoreChoice};
 use crate::keyfile;
 
 /// The database file inside the data dir.
@@ -42,22 +44,24 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let metrics = PrometheusBuilder::new()
         .install_recorder()
         .context("cannot install the metrics recorder")?;
-    let (redb, key) = open_data_dir(&cfg.data_dir, cfg.embedded)?;
-    let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(Arc::clone(&redb)));
+    let backend = Backend::open(&cfg).await?;
+    let store: Arc<dyn Store> = Arc::new(InstrumentedStore::new(backend.store()));
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let latch = Arc::new(Latch::new(
         Arc::clone(&store),
-        key,
+        backend.key.clone(),
         cfg.policy.clone(),
         cfg.cache,
         Arc::clone(&clock),
     ));
+    // Redis: the cache stays distrusted until the invalidation feed is up.
+    let _feed = backend.feed(&latch);
     let keys = ApiKeySet::from_config(&cfg.api_keys)
         .context("LATCH_API_KEYS or api_keys in the config file")?;
     let api_keys = ApiKeys::new(keys);
     api_keys.reload(store.as_ref()).await?;
     if api_keys.current().is_empty() {
-        first_key(store.as_ref(), clock.now()).await?;
+        first_key(&latch).await?;
         api_keys.reload(store.as_ref()).await?;
     }
     let listener = tokio::net::TcpListener::bind(cfg.listen)
@@ -71,22 +75,87 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let upkeep = latch_server::maintenance::spawn(state.clone(), cfg.sweep_interval);
     tracing::info!(
         listen = %listener.local_addr()?,
-        data_dir = %cfg.data_dir.display(),
+        store = backend.describe(&cfg),
         "latch is serving"
     );
     let app = latch_server::router(state);
     latch_server::serve(listener, app, shutdown).await?;
     upkeep.abort();
-    // In-flight requests are done; commit whatever is still queued, then release the file.
-    redb.close().await;
+    backend.close().await;
     tracing::info!("stopped cleanly");
     Ok(())
 }
 
+/// The store behind this node, and what it needs at shutdown.
+struct Backend {
+    kind: BackendKind,
+    key: latch_core::token::TokenKey,
+}
+
+enum BackendKind {
+    Embedded(Arc<RedbStore>),
+    Redis(RedisStore, FeedOptions),
+}
+
+impl Backend {
+    async fn open(cfg: &ServeConfig) -> Result<Self> {
+        match &cfg.store {
+            StoreChoice::Embedded(options) => {
+                let (redb, key) = open_data_dir(&cfg.data_dir, *options)?;
+                Ok(Self {
+                    kind: BackendKind::Embedded(redb),
+                    key,
+                })
+            }
+            StoreChoice::Redis { url, options, feed } => {
+                let store = RedisStore::connect(url, options.clone())
+                    .await
+                    .with_context(|| format!("cannot use the store at {url}"))?;
+                // Every node must tag tokens with the same key: the first node's random key is
+                // kept in the store and every node uses it.
+                let key = store
+                    .token_key(latch_core::token::TokenKey::generate_bytes()?)
+                    .await?;
+                Ok(Self {
+                    kind: BackendKind::Redis(store, *feed),
+                    key: latch_core::token::TokenKey::from_bytes(&key),
+                })
+            }
+        }
+    }
+
+    fn store(&self) -> Arc<dyn Store> {
+        match &self.kind {
+            BackendKind::Embedded(r) => Arc::clone(r) as Arc<dyn Store>,
+            BackendKind::Redis(r, _) => Arc::new(r.clone()),
+        }
+    }
+
+    fn feed(&self, latch: &Arc<Latch>) -> Option<Feed> {
+        match &self.kind {
+            BackendKind::Embedded(_) => None,
+            BackendKind::Redis(r, options) => Some(Feed::spawn(r, Arc::clone(latch), *options)),
+        }
+    }
+
+    fn describe(&self, cfg: &ServeConfig) -> String {
+        match &self.kind {
+            BackendKind::Embedded(_) => format!("embedded ({})", cfg.data_dir.display()),
+            BackendKind::Redis(r, _) => format!("{:?}", r.target()),
+        }
+    }
+
+    /// In-flight requests are done: commit whatever is still queued, then release the file.
+    async fn close(&self) {
+        if let BackendKind::Embedded(r) = &self.kind {
+            r.close().await;
+        }
+    }
+}
+
 /// With no API key configured anywhere, create one, keep its hash, print it once.
-async fn first_key(store: &dyn Store, now: latch_core::time::Timestamp) -> Result<()> {
-    let new = api_key::generate("initial", now)?;
-    store.insert_api_key(new.record.clone()).await?;
+async fn first_key(latch: &Latch) -> Result<()> {
+    let new = latch.create_api_key("initial").await?;
     // stdout, not the log: the key must not end up in log files.
     println!(
         "No API key was configured, so Latch created one. It is shown only this once; only its hash is kept:\n\n    {}\n\nSend it as `Authorization: Bearer <key>`. Manage keys with `latch api-keys`.\n",

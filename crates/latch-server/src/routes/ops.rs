@@ -34,7 +34,11 @@ pub async fn readyz(State(app): State<AppState>) -> Result<&'static str, Problem
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(app): State<AppState>) -> Response {
     if let Some(h) = &app.metrics {
-        if let Ok(n) = app.latch.store().session_count().await {
+        // Cheap for the embedded store (a table length); a self-expiring store would need a
+        // scan, so its count is not exported.
+        if !app.latch.store().expires_on_its_own()
+            && let Ok(n) = app.latch.store().session_count().await
+        {
             latch_core::metrics::set_active_sessions(n);
         }
         let mut r = (StatusCode::OK, h.render()).into_response();

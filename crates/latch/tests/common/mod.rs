@@ -35,8 +35,17 @@ impl Server {
         Self::start_with(data_dir, with_key, None)
     }
 
+    /// Starts `latch serve` on a Redis store URL (the data dir is unused but given).
+    pub fn start_on(store: &str, data_dir: &Path) -> Self {
+        Self::start_args(data_dir, true, None, &["--store", store])
+    }
+
     /// Starts `latch serve`, with a config file if given.
     pub fn start_with(data_dir: &Path, with_key: bool, config: Option<&Path>) -> Self {
+        Self::start_args(data_dir, with_key, config, &[])
+    }
+
+    fn start_args(data_dir: &Path, with_key: bool, config: Option<&Path>, extra: &[&str]) -> Self {
         let port = free_port();
         let mut cmd = Command::new(bin());
         cmd.args([
@@ -56,6 +65,7 @@ impl Server {
         if let Some(c) = config {
             cmd.arg("--config").arg(c);
         }
+        cmd.args(extra);
         let child = cmd.spawn().unwrap();
         let s = Self {
             child,
