@@ -134,6 +134,9 @@ pub struct NearCache {
     user_gens: Box<[AtomicU64]>,
     /// Bumped by every flush, so fills that straddle a flush are dropped.
     epoch: AtomicU64,
+    /// Bumped by every user invalidation: guards user fills whose user was not known when the
+    /// read began (a session read together with its user).
+    user_changes: AtomicU64,
     /// False while the invalidation feed is in doubt: no hits, no fills.
     trusted: AtomicBool,
     /// Hasher for user-id stripes (user ids are chosen by applications, so keyed).
@@ -158,6 +161,7 @@ impl NearCache {
             session_gens: stripes(),
             user_gens: stripes(),
             epoch: AtomicU64::new(0),
+            user_changes: AtomicU64::new(0),
             trusted: AtomicBool::new(true),
             stripe_hasher: Default::default(),
             max_age_ms: config.max_age_ms,
@@ -190,6 +194,24 @@ impl NearCache {
     /// Take before reading user `id` from the store.
     pub fn user_ticket(&self, id: &UserId) -> Ticket {
         self.ticket(self.user_gen(id))
+    }
+
+    /// Take before a read that will return some user not known yet.
+    pub fn any_user_ticket(&self) -> Ticket {
+        self.ticket(&self.user_changes)
+    }
+
+    /// Caches a user read under a ticket from [`NearCache::any_user_ticket`], unless any user
+    /// was invalidated since.
+    pub fn fill_any_user(&self, ticket: Ticket, entry: Arc<CachedUser>) {
+        let id = entry.user.id.clone();
+        if !self.trusted.load(Ordering::Acquire) {
+            return;
+        }
+        self.users.insert(id.clone(), entry);
+        if !self.still_valid(ticket, &self.user_changes) {
+            self.users.remove(&id);
+        }
     }
 
     /// Caches a session read under `ticket`, unless it was invalidated since.
@@ -226,6 +248,7 @@ impl NearCache {
     /// Drops user `id`. Call after the store write that changed it has been acknowledged.
     pub fn invalidate_user(&self, id: &UserId) {
         self.user_gen(id).fetch_add(1, Ordering::SeqCst);
+        self.user_changes.fetch_add(1, Ordering::SeqCst);
         self.users.remove(id);
     }
 
@@ -370,6 +393,20 @@ mod tests {
         // A fill with a fresh ticket sticks.
         c.fill_session(c.session_ticket(&id), entry(id, now));
         assert!(c.session(&id, now).is_some());
+    }
+
+    #[test]
+    fn a_user_read_with_its_session_is_cached_only_if_no_user_changed() {
+        let c = NearCache::new(CacheConfig::default());
+        let now = Timestamp::from_millis(1);
+        let u = UserId::new("u").unwrap();
+        let user = || Arc::new(CachedUser::new(User::new(u.clone()), now));
+        let t = c.any_user_ticket();
+        c.invalidate_user(&UserId::new("someone-else").unwrap());
+        c.fill_any_user(t, user());
+        assert!(c.user(&u, now).is_none());
+        c.fill_any_user(c.any_user_ticket(), user());
+        assert!(c.user(&u, now).is_some());
     }
 
     #[test]

@@ -230,18 +230,27 @@ impl Latch {
         }))
     }
 
-    /// Reads a session from the store into the cache. The tag has been checked.
+    /// Reads a session (and its user, in the same round trip where the store can) into the
+    /// cache. The tag has been checked.
     async fn load_session(
         &self,
         parsed: &ParsedToken,
         now: Timestamp,
     ) -> Result<Result<Arc<CachedSession>, Inactive>, Error> {
         let ticket = self.cache.session_ticket(parsed.id());
-        let Some(record) = self.store.session(parsed.id()).await? else {
+        // The user is not known before the read, so its fill is guarded by a ticket over every
+        // user: any user change in between and the user is used for this answer, not cached.
+        let user_ticket = self.cache.any_user_ticket();
+        let Some((record, user)) = self.store.session_with_user(parsed.id()).await? else {
             return Ok(Err(Inactive::Unknown));
         };
         if !record.verifier.ct_eq(&parsed.verifier()) {
             return Ok(Err(Inactive::WrongSecret));
+        }
+        if self.cache.user(&record.user_id, now).is_none() {
+            let user = user.unwrap_or_else(|| User::new(record.user_id.clone()));
+            self.cache
+                .fill_any_user(user_ticket, Arc::new(CachedUser::new(user, now)));
         }
         let entry = Arc::new(CachedSession::new(record, *parsed.tag(), now));
         self.cache.fill_session(ticket, Arc::clone(&entry));

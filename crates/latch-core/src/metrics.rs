@@ -67,7 +67,7 @@ struct OpMetrics {
     seconds: Histogram,
 }
 
-const OPS: [&str; 14] = [
+const OPS: [&str; 15] = [
     "create_session",
     "session",
     "touch_session",
@@ -82,6 +82,7 @@ const OPS: [&str; 14] = [
     "api_keys",
     "write_api_key",
     "ping",
+    "session_with_user",
 ];
 
 impl<S: Store> InstrumentedStore<S> {
@@ -122,6 +123,13 @@ impl<S: Store> Store for InstrumentedStore<S> {
 
     async fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
         self.timed(1, self.inner.session(id)).await
+    }
+
+    async fn session_with_user(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionRecord, Option<User>)>> {
+        self.timed(14, self.inner.session_with_user(id)).await
     }
 
     fn touch_session(&self, id: SessionId, last_seen: Timestamp) {

@@ -98,6 +98,20 @@ pub trait Store: Send + Sync + 'static {
     /// The session with this id, expired or not (the engine judges expiry).
     async fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>>;
 
+    /// The session and its user in one go, for a validation that missed the cache. Backends
+    /// that can read both in one round trip (Redis: one script on the shared slot) override
+    /// this.
+    async fn session_with_user(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionRecord, Option<User>)>> {
+        let Some(s) = self.session(id).await? else {
+            return Ok(None);
+        };
+        let u = self.user(&s.user_id).await?;
+        Ok(Some((s, u)))
+    }
+
     /// Records a use: raises `last_seen_at` to `last_seen` if the session exists, is live at
     /// `last_seen`, and the value is newer. Best effort and not awaited: the engine calls it
     /// on the validation path, and a lost refresh only makes the idle expiry a little earlier.
@@ -199,6 +213,13 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
         (**self).session(id).await
+    }
+
+    async fn session_with_user(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionRecord, Option<User>)>> {
+        (**self).session_with_user(id).await
     }
 
     fn touch_session(&self, id: SessionId, last_seen: Timestamp) {

@@ -41,7 +41,8 @@ use crate::codec::{Fields, corrupt};
 use crate::conn::Conn;
 pub use crate::conn::Target;
 use crate::scripts::{
-    CREATE, DELETE, DELETE_USER_SESSIONS, ROTATE, SWEEP_ONE, TOUCH, UPDATE_USER, USER_SESSIONS,
+    CREATE, DELETE, DELETE_USER_SESSIONS, ROTATE, SESSION_WITH_USER, SWEEP_ONE, TOUCH, UPDATE_USER,
+    USER_SESSIONS,
 };
 
 /// Tuning for the Redis store.
@@ -248,6 +249,26 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         codec::session(*id, &f)
+    }
+
+    async fn session_with_user(
+        &self,
+        id: &SessionId,
+    ) -> Result<Option<(SessionRecord, Option<latch_core::user::User>)>> {
+        let r: Option<(Fields, Vec<Option<String>>)> = SESSION_WITH_USER
+            .key(self.session_key(id))
+            .arg(self.base(id.shard()))
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        let Some((fields, user)) = r else {
+            return Ok(None);
+        };
+        let Some(s) = codec::session(*id, &fields)? else {
+            return Ok(None);
+        };
+        let u = codec::user(&s.user_id, &user)?;
+        Ok(Some((s, u)))
     }
 
     fn touch_session(&self, id: SessionId, last_seen: Timestamp) {

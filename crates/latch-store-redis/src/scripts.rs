@@ -83,6 +83,18 @@ return out
     )
 });
 
+/// KEYS: session. ARGV: base. Returns `{session fields, user fields}` (the user read from the
+/// same slot), or nil: a validation's cache miss in one round trip.
+pub(crate) static SESSION_WITH_USER: LazyLock<Script> = LazyLock::new(|| {
+    script(
+        r#"
+local r = rec(KEYS[1])
+if not r[1] then return false end
+return {r, redis.call('HMGET', ARGV[1] .. 'u:' .. r[1], 'r', 'b', 'a')}
+"#,
+    )
+});
+
 /// KEYS: session. ARGV: base, at. Raises the last use if newer and the session is live then.
 pub(crate) static TOUCH: LazyLock<Script> = LazyLock::new(|| {
     script(
