@@ -7,13 +7,15 @@
 //! # Layout
 //! - [`measure`]: batch timing, medians and p99s.
 //! - [`jwt`]: the JWT reference rows (`jsonwebtoken`).
-//! - [`sections`]: what is measured.
+//! - [`sections`]: what is measured on the embedded store.
+//! - [`redis_section`]: what is measured on Redis (a server the bench starts).
 //! - [`report`]: markdown and JSON output.
 
 #![forbid(unsafe_code)]
 
 pub mod jwt;
 pub mod measure;
+pub mod redis_section;
 pub mod report;
 pub mod sections;
 
@@ -41,5 +43,6 @@ pub async fn run(opts: &BenchOptions) -> Result<String, Box<dyn std::error::Erro
     let mut r = report::Report::new(opts.quick);
     sections::validation(&mut r, budget).await?;
     sections::creates(&mut r, opts.quick).await?;
+    r.redis = redis_section::run(budget, opts.quick).await?;
     r.write(&opts.out)
 }

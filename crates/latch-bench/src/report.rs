@@ -43,6 +43,8 @@ pub struct Report {
     pub validation: Vec<Row>,
     /// (concurrent clients, durable creates per second).
     pub creates: Vec<(usize, f64)>,
+    /// Redis measurements, if a `redis-server` could be started.
+    pub redis: Option<crate::redis_section::RedisReport>,
 }
 
 impl Report {
@@ -112,7 +114,56 @@ impl Report {
             s,
             "\nTarget: at least 20,000 durable creates per second with 64 clients."
         );
+        self.redis_markdown(&mut s);
         s
+    }
+
+    fn redis_markdown(&self, s: &mut String) {
+        let _ = writeln!(
+            s,
+            "\n## Redis (a local redis-server started by the bench)\n"
+        );
+        let Some(r) = &self.redis else {
+            let _ = writeln!(
+                s,
+                "Skipped: no `redis-server` could be started (install it, or set LATCH_REDIS_SERVER)."
+            );
+            return;
+        };
+        let _ = writeln!(s, "| operation | median | p99 | median vs one GET |");
+        let _ = writeln!(s, "|---|---:|---:|---:|");
+        let base = r.get.median_ns.max(f64::MIN_POSITIVE);
+        for (name, st) in [
+            ("raw Redis GET round trip (200-byte value)", r.get),
+            ("Latch validate, cache miss (one script round trip)", r.miss),
+            ("Latch validate, warm near-cache (feed healthy)", r.warm),
+        ] {
+            let _ = writeln!(
+                s,
+                "| {name} | {} | {} | {:.2}x |",
+                ns(st.median_ns),
+                ns(st.p99_ns),
+                st.median_ns / base
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nTarget: a cache miss costs at most 1.3x one GET round trip.\n"
+        );
+        let (p50, p99, max) = r.lag_us;
+        let _ = writeln!(
+            s,
+            "Revocation lag, from the revoke's answer on node A to node B's first refusal, over {} trials: p50 {}, p99 {}, max {} (target: p99 under 10 ms; a JWT stays valid for its whole lifetime).\n",
+            r.lag_trials,
+            ns(p50 * 1000.0),
+            ns(p99 * 1000.0),
+            ns(max * 1000.0)
+        );
+        let _ = writeln!(
+            s,
+            "Memory: {:.0} bytes of `used_memory` per session at {} sessions, two per user, user records and indexes included (target: under 300).",
+            r.bytes_per_session, r.sessions
+        );
     }
 }
 

@@ -47,7 +47,7 @@ fn embedded(cache: CacheConfig) -> Result<Embedded, Error> {
     })
 }
 
-fn new_session(user: String) -> Result<NewSession, Error> {
+pub(crate) fn new_session(user: String) -> Result<NewSession, Error> {
     Ok(NewSession {
         user_id: UserId::new(&user)?,
         device: Device::new(Some("bench/1.0".into()), "192.0.2.1".parse().ok())?,

@@ -1,0 +1,201 @@
+//! The Redis measurements: a raw GET round trip against a validation that misses the near-cache,
+//! a warm validation on a node with a feed, the revocation lag between two nodes, and memory per
+//! session. The bench starts its own `redis-server` (from `LATCH_REDIS_SERVER` or the PATH).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use latch_core::Latch;
+use latch_core::cache::CacheConfig;
+use latch_core::policy::Policy;
+use latch_core::store::Store;
+use latch_core::time::SystemClock;
+use latch_core::token::TokenKey;
+use latch_core::user::UserId;
+use latch_store_redis::feed::{Feed, FeedOptions};
+use latch_store_redis::{RedisOptions, RedisStore};
+use latch_test_redis::RedisServer;
+use redis::AsyncCommands;
+use serde::Serialize;
+
+use crate::measure::{self, Budget, Stats};
+use crate::sections::new_session;
+
+type Error = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the Redis section measured.
+#[derive(Debug, Serialize)]
+pub struct RedisReport {
+    /// One `GET` of a 200-byte value.
+    pub get: Stats,
+    /// A validation whose session and user are not cached.
+    pub miss: Stats,
+    /// A validation answered from the near-cache of a node with a healthy feed.
+    pub warm: Stats,
+    /// Time from a revocation's answer on node A to node B's first refusal, in microseconds:
+    /// (p50, p99, max) over `lag_trials` trials.
+    pub lag_us: (f64, f64, f64),
+    /// Trials behind `lag_us`.
+    pub lag_trials: usize,
+    /// `used_memory` growth per session, with two sessions per user (user records and indexes
+    /// included).
+    pub bytes_per_session: f64,
+    /// Sessions created for the memory figure.
+    pub sessions: u64,
+}
+
+struct Node {
+    latch: Arc<Latch>,
+    _feed: Option<Feed>,
+}
+
+async fn node(url: &str, key: &TokenKey, with_feed: bool) -> Result<Node, Error> {
+    let store = RedisStore::connect(url, RedisOptions::default()).await?;
+    let latch = Arc::new(Latch::new(
+        Arc::new(store.clone()) as Arc<dyn Store>,
+        key.clone(),
+        Policy::default(),
+        CacheConfig::default(),
+        Arc::new(SystemClock),
+    ));
+    let feed = if with_feed {
+        let f = Feed::spawn(&store, Arc::clone(&latch), FeedOptions::default());
+        if !f.wait_healthy(Duration::from_secs(10)).await {
+            return Err("the invalidation feed did not come up".into());
+        }
+        Some(f)
+    } else {
+        None
+    };
+    Ok(Node { latch, _feed: feed })
+}
+
+/// Runs the section; `None` if no `redis-server` can be started.
+pub async fn run(budget: Budget, quick: bool) -> Result<Option<RedisReport>, Error> {
+    let bin = latch_test_redis::server_bin();
+    if std::process::Command::new(&bin)
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        return Ok(None);
+    }
+    let server = tokio::task::spawn_blocking(RedisServer::new).await?;
+    let url = server.url();
+    let key = TokenKey::from_bytes(&TokenKey::generate_bytes()?);
+
+    let client = redis::Client::open(url.as_str())?;
+    let raw = client.get_multiplexed_async_connection().await?;
+    let _: () = raw.clone().set("bench:get", vec![7u8; 200]).await?;
+    let get = measure::future(budget, || {
+        let mut c = raw.clone();
+        async move {
+            let v: redis::RedisResult<Vec<u8>> = c.get("bench:get").await;
+            v.map(|v| v.len()).unwrap_or(0)
+        }
+    })
+    .await;
+
+    let a = node(&url, &key, true).await?;
+    let b = node(&url, &key, true).await?;
+    let s = a
+        .latch
+        .create_session(new_session("bench-miss".into())?)
+        .await?;
+    let token = s.token.expose().to_owned();
+    let (sid, uid) = (s.session.id, UserId::new("bench-miss")?);
+    let miss = measure::future(budget, || {
+        a.latch.cache().invalidate_session(&sid);
+        a.latch.cache().invalidate_user(&uid);
+        a.latch.validate(&token)
+    })
+    .await;
+    assert!(b.latch.validate(&token).await?.is_active());
+    let warm = measure::future(budget, || b.latch.validate(&token)).await;
+
+    let trials = if quick { 50 } else { 1000 };
+    let lag_us = revocation_lag(&a, &b, trials).await?;
+    let sessions = if quick { 20_000 } else { 1_000_000 };
+    let bytes_per_session = memory_per_session(&raw, &a.latch, sessions).await?;
+    drop(server);
+    Ok(Some(RedisReport {
+        get,
+        miss,
+        warm,
+        lag_us,
+        lag_trials: trials,
+        bytes_per_session,
+        sessions,
+    }))
+}
+
+async fn revocation_lag(a: &Node, b: &Node, trials: usize) -> Result<(f64, f64, f64), Error> {
+    let mut lags = Vec::with_capacity(trials);
+    for i in 0..trials {
+        let s = a
+            .latch
+            .create_session(new_session(format!("lag-{i}"))?)
+            .await?;
+        let t = s.token.expose();
+        // Warm B's cache: from now on B answers from memory until told otherwise.
+        assert!(b.latch.validate(t).await?.is_active());
+        assert!(b.latch.validate(t).await?.is_active());
+        a.latch.revoke_token(t).await?;
+        let start = Instant::now();
+        loop {
+            if !b.latch.validate(t).await?.is_active() {
+                lags.push(start.elapsed().as_secs_f64() * 1e6);
+                break;
+            }
+            if start.elapsed() > Duration::from_secs(5) {
+                return Err("node B kept accepting a revoked session for 5 s".into());
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+    lags.sort_by(f64::total_cmp);
+    let at = |q: f64| lags[((lags.len() - 1) as f64 * q).round() as usize];
+    Ok((at(0.5), at(0.99), at(1.0)))
+}
+
+async fn used_memory(c: &redis::aio::MultiplexedConnection) -> Result<u64, Error> {
+    let info: String = redis::cmd("INFO")
+        .arg("memory")
+        .query_async(&mut c.clone())
+        .await?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("used_memory:"))
+        .and_then(|v| v.trim().parse().ok())
+        .ok_or_else(|| "INFO memory has no used_memory".into())
+}
+
+async fn memory_per_session(
+    raw: &redis::aio::MultiplexedConnection,
+    latch: &Arc<Latch>,
+    n: u64,
+) -> Result<f64, Error> {
+    let before = used_memory(raw).await?;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let (latch, next) = (Arc::clone(latch), Arc::clone(&next));
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    return Ok::<(), Error>(());
+                }
+                // Two sessions per user, as a user with a laptop and a phone.
+                latch
+                    .create_session(new_session(format!("mem-user-{}", i / 2))?)
+                    .await?;
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let after = used_memory(raw).await?;
+    Ok(after.saturating_sub(before) as f64 / n as f64)
+}
