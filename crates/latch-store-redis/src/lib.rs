@@ -23,6 +23,7 @@
 mod codec;
 pub mod conn;
 pub mod feed;
+pub mod replicas;
 mod scripts;
 
 use std::time::Duration;
@@ -54,6 +55,9 @@ pub struct RedisOptions {
     pub prefix: String,
     /// How long a command may take before the store counts as unavailable. Default 1 s.
     pub timeout: Duration,
+    /// Wait for replicas to acknowledge every write before answering. Default none (the
+    /// primary's own durability, AOF, is what a write survives).
+    pub replica_ack: Option<replicas::ReplicaAck>,
 }
 
 impl Default for RedisOptions {
@@ -61,6 +65,7 @@ impl Default for RedisOptions {
         Self {
             prefix: "latch".into(),
             timeout: Duration::from_secs(1),
+            replica_ack: None,
         }
     }
 }
@@ -78,6 +83,8 @@ pub struct RedisStore {
     channel: String,
     /// Command timeout, reused by the feed.
     pub(crate) timeout: Duration,
+    /// Replica acknowledgement required for each write.
+    replica_ack: Option<replicas::ReplicaAck>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -139,6 +146,7 @@ impl RedisStore {
             channel: format!("{}:inv", options.prefix),
             prefix: options.prefix,
             timeout: options.timeout,
+            replica_ack: options.replica_ack,
         };
         let _: String = redis::cmd("PING")
             .query_async(&mut s.conn)
@@ -171,6 +179,14 @@ impl RedisStore {
             .map_err(unavailable)?;
         let v: Vec<u8> = c.get(&k).await.map_err(unavailable)?;
         v.try_into().map_err(|_| corrupt("token key"))
+    }
+
+    /// After a write to `key`'s slot: waits for the replicas, if configured.
+    async fn acked(&self, key: &str) -> Result<()> {
+        match self.replica_ack {
+            Some(ack) => replicas::wait(&self.conn, ack, key.as_bytes()).await,
+            None => Ok(()),
+        }
     }
 
     fn base(&self, shard: Shard) -> String {
@@ -211,7 +227,7 @@ impl Store for RedisStore {
     ) -> Result<Created> {
         let (user, index, base) = self.user_keys(&s.user_id);
         let out: Vec<String> = CREATE
-            .key(user)
+            .key(&user)
             .key(index)
             .key(self.session_key(&s.id))
             .arg(base)
@@ -232,6 +248,7 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.acked(&user).await?;
         match out.split_first() {
             Some((flag, evicted)) if flag == "1" => Ok(Created::Created {
                 evicted: self.ids(evicted.to_vec())?,
@@ -301,8 +318,9 @@ impl Store for RedisStore {
         next: Verifier,
         now: Timestamp,
     ) -> Result<Option<SessionRecord>> {
+        let key = self.session_key(id);
         let f: Option<Fields> = ROTATE
-            .key(self.session_key(id))
+            .key(&key)
             .arg(current.as_bytes().as_slice())
             .arg(next.as_bytes().as_slice())
             .arg(now.as_millis())
@@ -311,6 +329,7 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.acked(&key).await?;
         f.map_or(Ok(None), |f| codec::session(*id, &f))
     }
 
@@ -319,8 +338,9 @@ impl Store for RedisStore {
         id: &SessionId,
         expected: Option<&Verifier>,
     ) -> Result<Option<SessionRecord>> {
+        let key = self.session_key(id);
         let f: Option<Fields> = DELETE
-            .key(self.session_key(id))
+            .key(&key)
             .arg(self.base(id.shard()))
             .arg(expected.map_or(&[][..], |v| v.as_bytes().as_slice()))
             .arg(&self.channel)
@@ -328,6 +348,7 @@ impl Store for RedisStore {
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.acked(&key).await?;
         f.map_or(Ok(None), |f| codec::session(*id, &f))
     }
 
@@ -338,13 +359,14 @@ impl Store for RedisStore {
     ) -> Result<Vec<SessionId>> {
         let (_, index, base) = self.user_keys(user);
         let gone: Vec<String> = DELETE_USER_SESSIONS
-            .key(index)
+            .key(&index)
             .arg(base)
             .arg(except.map(ToString::to_string).unwrap_or_default())
             .arg(&self.channel)
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
+        self.acked(&index).await?;
         self.ids(gone)
     }
 
@@ -399,7 +421,7 @@ impl Store for RedisStore {
             .unwrap_or_default();
         let (before, after, gone): (Vec<Option<String>>, Vec<Option<String>>, Vec<String>) =
             UPDATE_USER
-                .key(user)
+                .key(&user)
                 .key(index)
                 .arg(base)
                 .arg(roles)
@@ -410,6 +432,7 @@ impl Store for RedisStore {
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
+        self.acked(&user).await?;
         Ok(UserUpdated {
             before: codec::user(id, &before)?,
             after: codec::user(id, &after)?.ok_or_else(|| corrupt("user after update"))?,
@@ -457,7 +480,7 @@ impl Store for RedisStore {
             .hset(self.api_keys_key(), &key.id, codec::api_key_out(&key))
             .await
             .map_err(unavailable)?;
-        Ok(())
+        self.acked(&self.api_keys_key()).await
     }
 
     async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
@@ -482,6 +505,7 @@ impl Store for RedisStore {
             .hdel(self.api_keys_key(), id)
             .await
             .map_err(unavailable)?;
+        self.acked(&self.api_keys_key()).await?;
         Ok(n > 0)
     }
 

@@ -43,6 +43,8 @@ struct RedisConfig {
     timeout_ms: Option<u64>,
     feed_heartbeat_ms: Option<u64>,
     feed_bound_ms: Option<u64>,
+    wait_replicas: Option<u32>,
+    wait_timeout_ms: Option<u64>,
 }
 
 /// Where sessions live.
@@ -223,6 +225,12 @@ fn redis(
     }
     if let Some(ms) = r.timeout_ms {
         o.timeout = Duration::from_millis(ms.max(1));
+    }
+    if let Some(n) = r.wait_replicas.filter(|n| *n > 0) {
+        o.replica_ack = Some(latch_store_redis::replicas::ReplicaAck {
+            replicas: n,
+            timeout: Duration::from_millis(r.wait_timeout_ms.unwrap_or(100).max(1)),
+        });
     }
     let mut f = latch_store_redis::feed::FeedOptions::default();
     if let Some(ms) = r.feed_heartbeat_ms {

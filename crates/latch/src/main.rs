@@ -32,7 +32,12 @@ use crate::exit::Failure;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging();
+    // The bench creates sessions by the million: audit lines would measure the terminal.
+    init_logging(if matches!(cli.command, Command::Bench(_)) {
+        "warn"
+    } else {
+        "info"
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -132,10 +137,11 @@ fn action(c: Command) -> Result<(Action, cli::Target), Failure> {
 }
 
 /// Logs go to stderr (stdout is for command output and the one-time key print). `LATCH_LOG`
-/// sets the filter (default `info`), `LATCH_LOG_FORMAT=json` switches to JSON lines.
-fn init_logging() {
+/// sets the filter (default `info`, `warn` for `latch bench`), `LATCH_LOG_FORMAT=json` switches
+/// to JSON lines.
+fn init_logging(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("LATCH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_env("LATCH_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     use std::io::IsTerminal as _;
     let b = tracing_subscriber::fmt()
         .with_env_filter(filter)
