@@ -10,9 +10,9 @@
 //!
 //! | key | type | content |
 //! |---|---|---|
-//! | `P:{shard}:s:<session id>` | hash | the session; expires a grace period after it stops being live |
-//! | `P:{shard}:x:<user id>` | sorted set | the user's session ids by creation time; expires with the last session |
-//! | `P:{shard}:u:<user id>` | hash | roles, status, attributes; never expires |
+//! | `P:{shard}:s:<id after the shard>` | string | the session, packed (about 75 bytes); expires a grace period after it stops being live |
+//! | `P:{shard}:x:<user id>` | sorted set | the user's sessions by creation time; expires with the last session |
+//! | `P:{shard}:u:<user id>` | hash | roles, status, attributes, once set; never expires (a user with live sessions and no record has the default state) |
 //! | `P:apikeys` | hash | API key id → name, SHA-256, time |
 //!
 //! Every write publishes what it invalidated on `P:inv` from inside its script; nodes subscribe
@@ -38,7 +38,7 @@ use latch_core::token::{SessionId, Shard, Verifier};
 use latch_core::user::{UserId, UserPatch, UserStatus};
 use redis::AsyncCommands;
 
-use crate::codec::{Fields, corrupt};
+use crate::codec::corrupt;
 use crate::conn::Conn;
 pub use crate::conn::Target;
 use crate::scripts::{
@@ -193,8 +193,9 @@ impl RedisStore {
         format!("{}:{{{}}}:", self.prefix, shard.hex())
     }
 
+    /// A session's key: the base of its shard, then the 32 hex digits after the shard.
     fn session_key(&self, id: &SessionId) -> String {
-        format!("{}s:{id}", self.base(id.shard()))
+        format!("{}s:{}", self.base(id.shard()), member(id))
     }
 
     fn user_keys(&self, user: &UserId) -> (String, String, String) {
@@ -217,6 +218,16 @@ impl RedisStore {
     }
 }
 
+/// A session's index member and key suffix: its id without the shard.
+fn member(id: &SessionId) -> String {
+    let full = id.to_string();
+    full.get(4..).unwrap_or_default().to_owned()
+}
+
+fn session_from(id: SessionId, value: Option<Vec<u8>>) -> Result<Option<SessionRecord>> {
+    value.map(|v| codec::decode_session(id, &v)).transpose()
+}
+
 #[async_trait]
 impl Store for RedisStore {
     async fn create_session(
@@ -231,17 +242,10 @@ impl Store for RedisStore {
             .key(index)
             .key(self.session_key(&s.id))
             .arg(base)
-            .arg(s.id.to_string())
-            .arg(s.user_id.as_str())
-            .arg(s.verifier.as_bytes().as_slice())
+            .arg(s.id.shard().hex())
+            .arg(member(&s.id))
+            .arg(codec::encode_session(&s))
             .arg(s.created_at.as_millis())
-            .arg(s.last_seen_at.as_millis())
-            .arg(s.idle_timeout_ms)
-            .arg(s.expires_at.as_millis())
-            .arg(codec::opt_out(s.device.user_agent.as_deref()))
-            .arg(codec::opt_out(
-                s.device.ip.map(|ip| ip.to_string()).as_deref(),
-            ))
             .arg(limits.max_sessions_per_user.max(1))
             .arg(now.as_millis())
             .arg(&self.channel)
@@ -259,31 +263,30 @@ impl Store for RedisStore {
     }
 
     async fn session(&self, id: &SessionId) -> Result<Option<SessionRecord>> {
-        let f: Fields = redis::cmd("HMGET")
-            .arg(self.session_key(id))
-            .arg(&["u", "v", "c", "l", "i", "e", "ua", "ip"])
-            .query_async(&mut self.conn.clone())
+        let v: Option<Vec<u8>> = self
+            .conn
+            .clone()
+            .get(self.session_key(id))
             .await
             .map_err(unavailable)?;
-        codec::session(*id, &f)
+        session_from(*id, v)
     }
 
     async fn session_with_user(
         &self,
         id: &SessionId,
     ) -> Result<Option<(SessionRecord, Option<latch_core::user::User>)>> {
-        let r: Option<(Fields, Vec<Option<String>>)> = SESSION_WITH_USER
+        let r: Option<(Vec<u8>, Vec<Option<String>>)> = SESSION_WITH_USER
             .key(self.session_key(id))
             .arg(self.base(id.shard()))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        let Some((fields, user)) = r else {
+        let Some((value, user)) = r else {
             return Ok(None);
         };
-        let Some(s) = codec::session(*id, &fields)? else {
-            return Ok(None);
-        };
+        let s = codec::decode_session(*id, &value)?;
+        // The session exists, so its user is known: no record means the default state.
         let u = codec::user(&s.user_id, &user)?;
         Ok(Some((s, u)))
     }
@@ -319,7 +322,7 @@ impl Store for RedisStore {
         now: Timestamp,
     ) -> Result<Option<SessionRecord>> {
         let key = self.session_key(id);
-        let f: Option<Fields> = ROTATE
+        let v: Option<Vec<u8>> = ROTATE
             .key(&key)
             .arg(current.as_bytes().as_slice())
             .arg(next.as_bytes().as_slice())
@@ -330,7 +333,7 @@ impl Store for RedisStore {
             .await
             .map_err(unavailable)?;
         self.acked(&key).await?;
-        f.map_or(Ok(None), |f| codec::session(*id, &f))
+        session_from(*id, v)
     }
 
     async fn delete_session(
@@ -339,17 +342,18 @@ impl Store for RedisStore {
         expected: Option<&Verifier>,
     ) -> Result<Option<SessionRecord>> {
         let key = self.session_key(id);
-        let f: Option<Fields> = DELETE
+        let v: Option<Vec<u8>> = DELETE
             .key(&key)
             .arg(self.base(id.shard()))
             .arg(expected.map_or(&[][..], |v| v.as_bytes().as_slice()))
             .arg(&self.channel)
             .arg(id.to_string())
+            .arg(member(id))
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         self.acked(&key).await?;
-        f.map_or(Ok(None), |f| codec::session(*id, &f))
+        session_from(*id, v)
     }
 
     async fn delete_user_sessions(
@@ -361,8 +365,9 @@ impl Store for RedisStore {
         let gone: Vec<String> = DELETE_USER_SESSIONS
             .key(&index)
             .arg(base)
-            .arg(except.map(ToString::to_string).unwrap_or_default())
+            .arg(except.map(member).unwrap_or_default())
             .arg(&self.channel)
+            .arg(Shard::of(user).hex())
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
@@ -376,32 +381,42 @@ impl Store for RedisStore {
             .key(index)
             .arg(base)
             .arg(now.as_millis())
+            .arg(Shard::of(user).hex())
             .invoke_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
         let mut out = Vec::with_capacity(flat.len() / 2);
         for pair in flat.chunks(2) {
-            let [id, fields] = pair else {
+            let [id, value] = pair else {
                 return Err(corrupt("session list reply"));
             };
             let id: String = redis::from_redis_value_ref(id).map_err(|_| corrupt("session id"))?;
-            let fields: Fields =
-                redis::from_redis_value_ref(fields).map_err(|_| corrupt("session fields"))?;
+            let value: Vec<u8> =
+                redis::from_redis_value_ref(value).map_err(|_| corrupt("session value"))?;
             let id = id.parse().map_err(|_| corrupt("session id"))?;
-            out.extend(codec::session(id, &fields)?);
+            out.push(codec::decode_session(id, &value)?);
         }
+        out.sort_by_key(|s| (s.created_at, s.id));
         Ok(out)
     }
 
     async fn user(&self, id: &UserId) -> Result<Option<latch_core::user::User>> {
-        let (key, _, _) = self.user_keys(id);
-        let f: Vec<Option<String>> = redis::cmd("HMGET")
+        let (key, index, _) = self.user_keys(id);
+        // Users are created by sessions without a record: one with live sessions is known.
+        let (f, indexed): (Vec<Option<String>>, bool) = redis::pipe()
+            .cmd("HMGET")
             .arg(key)
             .arg(&["r", "b", "a"])
+            .cmd("EXISTS")
+            .arg(index)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(unavailable)?;
-        codec::user(id, &f)
+        match codec::user(id, &f)? {
+            Some(u) => Ok(Some(u)),
+            None if indexed => Ok(Some(latch_core::user::User::new(id.clone()))),
+            None => Ok(None),
+        }
     }
 
     async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<UserUpdated> {
@@ -429,6 +444,7 @@ impl Store for RedisStore {
                 .arg(attrs)
                 .arg(&self.channel)
                 .arg(id.as_str())
+                .arg(Shard::of(id).hex())
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
@@ -446,25 +462,20 @@ impl Store for RedisStore {
             if out.len() >= limit {
                 break;
             }
-            let Some(sid) = key
-                .rsplit(':')
-                .next()
-                .and_then(|s| s.parse::<SessionId>().ok())
-            else {
+            let Some(sid) = sweep::id_of(&key) else {
                 continue;
             };
-            let f: Option<Fields> = SWEEP_ONE
+            let v: Option<Vec<u8>> = SWEEP_ONE
                 .key(&key)
                 .arg(self.base(sid.shard()))
                 .arg(now.as_millis())
                 .arg(sid.to_string())
                 .arg(&self.channel)
+                .arg(member(&sid))
                 .invoke_async(&mut self.conn.clone())
                 .await
                 .map_err(unavailable)?;
-            if let Some(f) = f {
-                out.extend(codec::session(sid, &f)?);
-            }
+            out.extend(session_from(sid, v)?);
         }
         Ok(out)
     }
@@ -530,6 +541,15 @@ mod sweep {
 
     use super::{RedisStore, Target, unavailable};
     use latch_core::store::Result;
+
+    /// The session id behind a session key: the shard from the hash tag, then the suffix.
+    pub(super) fn id_of(key: &str) -> Option<latch_core::token::SessionId> {
+        let open = key.find('{')?;
+        let close = open + key[open..].find('}')?;
+        let shard = &key[open + 1..close];
+        let suffix = key.rsplit(':').next()?;
+        format!("{shard}{suffix}").parse().ok()
+    }
 
     pub(super) async fn session_keys(store: &RedisStore) -> Result<Vec<String>> {
         let pattern = format!("{}:{{*}}:s:*", store.prefix);
