@@ -9,10 +9,12 @@
 //! - [`jwt`]: the JWT reference rows (`jsonwebtoken`).
 //! - [`sections`]: what is measured on the embedded store.
 //! - [`redis_section`]: what is measured on Redis (a server the bench starts).
+//! - [`http_section`]: one node's validations per second over HTTP.
 //! - [`report`]: markdown and JSON output.
 
 #![forbid(unsafe_code)]
 
+pub mod http_section;
 pub mod jwt;
 pub mod measure;
 pub mod redis_section;

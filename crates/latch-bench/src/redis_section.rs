@@ -43,6 +43,8 @@ pub struct RedisReport {
     pub bytes_per_session: f64,
     /// Sessions created for the memory figure.
     pub sessions: u64,
+    /// HTTP validations per second of one node, with and without the near-cache.
+    pub http: crate::http_section::HttpReport,
 }
 
 struct Node {
@@ -114,6 +116,13 @@ pub async fn run(budget: Budget, quick: bool) -> Result<Option<RedisReport>, Err
     assert!(b.latch.validate(&token).await?.is_active());
     let warm = measure::future(budget, || b.latch.validate(&token)).await;
 
+    // A node whose cache never becomes trusted (no feed): every validation reads Redis.
+    let cold = node(&url, &key, false).await?;
+    cold.latch.cache().distrust();
+    let http =
+        crate::http_section::run(Arc::clone(&b.latch), Arc::clone(&cold.latch), &token, quick)
+            .await?;
+
     let trials = if quick { 50 } else { 1000 };
     let lag_us = revocation_lag(&a, &b, trials).await?;
     let sessions = if quick { 20_000 } else { 1_000_000 };
@@ -127,6 +136,7 @@ pub async fn run(budget: Budget, quick: bool) -> Result<Option<RedisReport>, Err
         lag_trials: trials,
         bytes_per_session,
         sessions,
+        http,
     }))
 }
 

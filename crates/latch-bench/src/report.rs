@@ -161,9 +161,32 @@ impl Report {
         );
         let _ = writeln!(
             s,
-            "Memory: {:.0} bytes of `used_memory` per session at {} sessions, two per user, user records and indexes included (target: under 300).",
+            "Memory: {:.0} bytes of `used_memory` per session at {} sessions, two per user, user records and indexes included (target: under 300).\n",
             r.bytes_per_session, r.sessions
         );
+        let h = &r.http;
+        let _ = writeln!(
+            s,
+            "### One node over HTTP ({} keep-alive clients, {:.0} s each, load generator in the same process)\n",
+            h.clients, h.seconds
+        );
+        let _ = writeln!(s, "| endpoint | requests per second | vs axum no-op |");
+        let _ = writeln!(s, "|---|---:|---:|");
+        let base = h.noop_rps.max(f64::MIN_POSITIVE);
+        for (name, rps) in [
+            (
+                "axum no-op (reads the body, answers a constant)",
+                h.noop_rps,
+            ),
+            ("Latch validate, near-cache (feed healthy)", h.cached_rps),
+            (
+                "Latch validate, no near-cache (every validation reads Redis)",
+                h.uncached_rps,
+            ),
+        ] {
+            let _ = writeln!(s, "| {name} | {rps:.0} | {:.2}x |", rps / base);
+        }
+        let _ = writeln!(s, "\nTarget: at least 0.7x the no-op endpoint.");
     }
 }
 

@@ -61,6 +61,21 @@ pub struct IssuedSession {
     pub session: SessionRecord,
 }
 
+/// A session as a validation found it, with its user when the same read brought it.
+struct Loaded {
+    session: Arc<CachedSession>,
+    user: Option<Arc<CachedUser>>,
+}
+
+impl From<Arc<CachedSession>> for Loaded {
+    fn from(session: Arc<CachedSession>) -> Self {
+        Self {
+            session,
+            user: None,
+        }
+    }
+}
+
 /// The session engine.
 pub struct Latch {
     /// Source of truth.
@@ -196,10 +211,10 @@ impl Latch {
         } else {
             self.metrics.session_miss.increment(1);
         }
-        let entry = match cached {
+        let loaded = match cached {
             // A hit: compare the secret's hash and the tag with what was checked at fill.
             Some(e) if e.tag.ct_eq(parsed.tag()) && e.record.verifier.ct_eq(&parsed.verifier()) => {
-                e
+                Loaded::from(e)
             }
             // A miss, or a hit that does not match (the session may have been rotated by
             // another node whose invalidation has not arrived): reject forgeries without I/O,
@@ -209,19 +224,23 @@ impl Latch {
                     return Ok(Validation::Inactive(Inactive::Forged));
                 }
                 match self.load_session(&parsed, now).await? {
-                    Ok(e) => e,
+                    Ok(l) => l,
                     Err(why) => return Ok(Validation::Inactive(why)),
                 }
             }
         };
-        let entry = match self.judge_liveness(entry, &parsed, now).await? {
-            Ok(e) => e,
+        let loaded = match self.judge_liveness(loaded, &parsed, now).await? {
+            Ok(l) => l,
             Err(why) => return Ok(Validation::Inactive(why)),
         };
-        let user = self.load_user(&entry.record.user_id, now).await?;
+        let user = match loaded.user {
+            Some(u) => u,
+            None => self.load_user(&loaded.session.record.user_id, now).await?,
+        };
         if user.user.status == UserStatus::Blocked {
             return Ok(Validation::Inactive(Inactive::UserBlocked));
         }
+        let entry = loaded.session;
         let last_seen = self.refresh(&entry, now);
         Ok(Validation::Active(ActiveSession {
             session: entry,
@@ -236,7 +255,7 @@ impl Latch {
         &self,
         parsed: &ParsedToken,
         now: Timestamp,
-    ) -> Result<Result<Arc<CachedSession>, Inactive>, Error> {
+    ) -> Result<Result<Loaded, Inactive>, Error> {
         let ticket = self.cache.session_ticket(parsed.id());
         // The user is not known before the read, so its fill is guarded by a ticket over every
         // user: any user change in between and the user is used for this answer, not cached.
@@ -247,33 +266,40 @@ impl Latch {
         if !record.verifier.ct_eq(&parsed.verifier()) {
             return Ok(Err(Inactive::WrongSecret));
         }
+        let user = Arc::new(CachedUser::new(
+            user.unwrap_or_else(|| User::new(record.user_id.clone())),
+            now,
+        ));
         if self.cache.user(&record.user_id, now).is_none() {
-            let user = user.unwrap_or_else(|| User::new(record.user_id.clone()));
-            self.cache
-                .fill_any_user(user_ticket, Arc::new(CachedUser::new(user, now)));
+            self.cache.fill_any_user(user_ticket, Arc::clone(&user));
         }
         let entry = Arc::new(CachedSession::new(record, *parsed.tag(), now));
         self.cache.fill_session(ticket, Arc::clone(&entry));
-        Ok(Ok(entry))
+        Ok(Ok(Loaded {
+            session: entry,
+            user: Some(user),
+        }))
     }
 
     /// Checks both windows. A session idle-expired by this node's view is read again from the
     /// store first: another node may have recorded a more recent use.
     async fn judge_liveness(
         &self,
-        entry: Arc<CachedSession>,
+        loaded: Loaded,
         parsed: &ParsedToken,
         now: Timestamp,
-    ) -> Result<Result<Arc<CachedSession>, Inactive>, Error> {
+    ) -> Result<Result<Loaded, Inactive>, Error> {
+        let entry = &loaded.session;
         match entry.record.liveness(entry.last_seen(), now) {
-            Liveness::Live => Ok(Ok(entry)),
+            Liveness::Live => Ok(Ok(loaded)),
             Liveness::Expired => Ok(Err(Inactive::Expired)),
             Liveness::IdleExpired => {
                 let fresh = match self.load_session(parsed, now).await? {
-                    Ok(e) => e,
+                    Ok(l) => l,
                     Err(why) => return Ok(Err(why)),
                 };
-                Ok(match fresh.record.liveness(fresh.last_seen(), now) {
+                let e = &fresh.session;
+                Ok(match e.record.liveness(e.last_seen(), now) {
                     Liveness::Live => Ok(fresh),
                     Liveness::IdleExpired => Err(Inactive::IdleExpired),
                     Liveness::Expired => Err(Inactive::Expired),
