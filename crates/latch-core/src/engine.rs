@@ -13,6 +13,7 @@ use tracing::info;
 use crate::audit::FailureBurst;
 use crate::cache::{CacheConfig, CachedSession, CachedUser, NearCache};
 use crate::metrics::EngineMetrics;
+use crate::one_time::{self, NewOneTime, Purpose};
 use crate::policy::{InvalidTimeout, Policy};
 use crate::session::{Device, Liveness, SessionRecord};
 use crate::store::{CreateLimits, Created, Store, StoreError};
@@ -470,6 +471,49 @@ impl Latch {
                 return Ok(total);
             }
         }
+    }
+
+    /// Creates a one-time token for `user` and `purpose`, living `ttl_s` seconds (default and
+    /// cap from the policy).
+    ///
+    /// # Errors
+    /// [`Error::Timeout`] for zero, [`Error::Store`], [`Error::Random`].
+    pub async fn create_one_time(
+        &self,
+        user: UserId,
+        purpose: Purpose,
+        ttl_s: Option<u64>,
+    ) -> Result<NewOneTime, Error> {
+        let ttl = self.policy.one_time_ttl(ttl_s)?;
+        let new = one_time::generate(user, purpose, self.clock.now().saturating_add(ttl))?;
+        self.store.insert_one_time(new.record.clone()).await?;
+        info!(target: "latch::audit", event = "one_time.created", user_id = ?new.record.user_id, purpose = new.record.purpose.as_str());
+        Ok(new)
+    }
+
+    /// Uses up a one-time token: its user if it was issued for `purpose` and has not expired or
+    /// been used; `None` otherwise, without saying which. Any attempt on an existing token uses
+    /// it up.
+    ///
+    /// # Errors
+    /// [`Error::Store`].
+    pub async fn consume_one_time(
+        &self,
+        token: &str,
+        purpose: &Purpose,
+    ) -> Result<Option<UserId>, Error> {
+        let Some(hash) = one_time::lookup_hash(token) else {
+            return Ok(None);
+        };
+        let Some(rec) = self.store.take_one_time(&hash).await? else {
+            return Ok(None);
+        };
+        if rec.expires_at <= self.clock.now() || &rec.purpose != purpose {
+            info!(target: "latch::audit", event = "one_time.refused", user_id = ?rec.user_id, purpose = purpose.as_str());
+            return Ok(None);
+        }
+        info!(target: "latch::audit", event = "one_time.consumed", user_id = ?rec.user_id, purpose = purpose.as_str());
+        Ok(Some(rec.user_id))
     }
 
     /// Creates and stores an API key named `name`; the key text is in the result, only once.

@@ -16,6 +16,7 @@
 //! - [`engine`]: [`Latch`], which puts them together: create, validate, rotate, revoke.
 //! - [`validation`]: the hot path's outcome type.
 //! - [`api_key`]: API keys, hashed, checked in constant time.
+//! - [`one_time`]: single-use tokens for password resets, email verification, magic links.
 //! - [`audit`]: bursts of failed validations.
 //! - [`metrics`]: metric handles and a store wrapper that measures every operation.
 //! - [`time`]: timestamps and clocks.
@@ -27,6 +28,7 @@ pub mod audit;
 pub mod cache;
 pub mod engine;
 pub mod metrics;
+pub mod one_time;
 pub mod policy;
 pub mod session;
 pub mod store;

@@ -67,7 +67,7 @@ struct OpMetrics {
     seconds: Histogram,
 }
 
-const OPS: [&str; 15] = [
+const OPS: [&str; 17] = [
     "create_session",
     "session",
     "touch_session",
@@ -83,6 +83,8 @@ const OPS: [&str; 15] = [
     "write_api_key",
     "ping",
     "session_with_user",
+    "insert_one_time",
+    "take_one_time",
 ];
 
 impl<S: Store> InstrumentedStore<S> {
@@ -183,6 +185,17 @@ impl<S: Store> Store for InstrumentedStore<S> {
 
     async fn session_count(&self) -> Result<u64> {
         self.timed(10, self.inner.session_count()).await
+    }
+
+    async fn insert_one_time(&self, record: crate::one_time::OneTimeRecord) -> Result<()> {
+        self.timed(15, self.inner.insert_one_time(record)).await
+    }
+
+    async fn take_one_time(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<crate::one_time::OneTimeRecord>> {
+        self.timed(16, self.inner.take_one_time(hash)).await
     }
 
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {

@@ -24,6 +24,12 @@ pub struct Policy {
     /// refresh_divisor` of use. Default 10: a session's idle expiry may be up to a tenth of its
     /// window early, and a busy session costs at most ten store writes per window.
     pub refresh_divisor: u32,
+    /// Lifetime of a one-time token that does not ask for one. Default 10 minutes (ASVS 6.5.5
+    /// for out-of-band codes).
+    pub one_time_default_ttl: Duration,
+    /// The longest lifetime a one-time token may ask for; longer requests are capped. Default
+    /// 24 hours (an email-verification link).
+    pub one_time_max_ttl: Duration,
 }
 
 impl Default for Policy {
@@ -35,6 +41,8 @@ impl Default for Policy {
             max_absolute_timeout: Duration::from_secs(30 * 86_400),
             max_sessions_per_user: 100,
             refresh_divisor: 10,
+            one_time_default_ttl: Duration::from_secs(600),
+            one_time_max_ttl: Duration::from_secs(86_400),
         }
     }
 }
@@ -81,6 +89,18 @@ impl Policy {
                 self.max_absolute_timeout,
             )?,
         })
+    }
+
+    /// The lifetime of a one-time token that asked for `ttl_s` seconds.
+    ///
+    /// # Errors
+    /// [`InvalidTimeout::Zero`] for zero.
+    pub fn one_time_ttl(&self, ttl_s: Option<u64>) -> Result<Duration, InvalidTimeout> {
+        match ttl_s {
+            Some(0) => Err(InvalidTimeout::Zero),
+            Some(s) => Ok(Duration::from_secs(s).min(self.one_time_max_ttl)),
+            None => Ok(self.one_time_default_ttl.min(self.one_time_max_ttl)),
+        }
     }
 
     /// How long after the last stored use a validation writes a fresher one.

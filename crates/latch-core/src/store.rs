@@ -10,6 +10,7 @@
 
 use async_trait::async_trait;
 
+use crate::one_time::OneTimeRecord;
 use crate::session::SessionRecord;
 use crate::time::Timestamp;
 use crate::token::{SessionId, Verifier};
@@ -154,11 +155,19 @@ pub trait Store: Send + Sync + 'static {
     async fn update_user(&self, id: &UserId, patch: &UserPatch) -> Result<UserUpdated>;
 
     /// Deletes up to `limit` sessions that are no longer live at `now`, with their index
-    /// entries. Returns the deleted records.
+    /// entries, and one-time tokens that have expired. Returns the deleted session records.
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<Vec<SessionRecord>>;
 
     /// How many session records the store holds (live or awaiting the sweeper).
     async fn session_count(&self) -> Result<u64>;
+
+    /// Stores a one-time token record (keyed by its hash).
+    async fn insert_one_time(&self, record: OneTimeRecord) -> Result<()>;
+
+    /// Deletes the one-time token with this hash and returns what it was, in one atomic step:
+    /// of concurrent calls for one hash, at most one gets `Some`. Expired records may be
+    /// returned; the engine judges them.
+    async fn take_one_time(&self, hash: &[u8; 32]) -> Result<Option<OneTimeRecord>>;
 
     /// Adds an API key.
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()>;
@@ -270,6 +279,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn session_count(&self) -> Result<u64> {
         (**self).session_count().await
+    }
+
+    async fn insert_one_time(&self, record: OneTimeRecord) -> Result<()> {
+        (**self).insert_one_time(record).await
+    }
+
+    async fn take_one_time(&self, hash: &[u8; 32]) -> Result<Option<OneTimeRecord>> {
+        (**self).take_one_time(hash).await
     }
 
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {

@@ -311,6 +311,15 @@ impl Store for Unreachable {
     async fn session_count(&self) -> Result<u64> {
         down()
     }
+    async fn insert_one_time(&self, _: latch_core::one_time::OneTimeRecord) -> Result<()> {
+        down()
+    }
+    async fn take_one_time(
+        &self,
+        _: &[u8; 32],
+    ) -> Result<Option<latch_core::one_time::OneTimeRecord>> {
+        down()
+    }
     async fn insert_api_key(&self, _: ApiKeyRecord) -> Result<()> {
         down()
     }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use async_trait::async_trait;
+use latch_core::one_time::OneTimeRecord;
 use latch_core::session::SessionRecord;
 use latch_core::store::{
     ApiKeyRecord, CreateLimits, Created, Result, Store, UserUpdated, evictions, is_live,
@@ -27,6 +28,7 @@ struct State {
     by_user: HashMap<UserId, BTreeSet<SessionId>>,
     users: HashMap<UserId, User>,
     api_keys: BTreeMap<String, ApiKeyRecord>,
+    one_time: HashMap<[u8; 32], OneTimeRecord>,
 }
 
 impl MemoryStore {
@@ -204,6 +206,7 @@ impl Store for MemoryStore {
 
     async fn sweep_expired(&self, now: Timestamp, limit: usize) -> Result<Vec<SessionRecord>> {
         let mut st = self.state();
+        st.one_time.retain(|_, r| r.expires_at > now);
         let ids: Vec<_> = st
             .sessions
             .values()
@@ -216,6 +219,15 @@ impl Store for MemoryStore {
 
     async fn session_count(&self) -> Result<u64> {
         Ok(self.state().sessions.len() as u64)
+    }
+
+    async fn insert_one_time(&self, record: OneTimeRecord) -> Result<()> {
+        self.state().one_time.insert(record.hash, record);
+        Ok(())
+    }
+
+    async fn take_one_time(&self, hash: &[u8; 32]) -> Result<Option<OneTimeRecord>> {
+        Ok(self.state().one_time.remove(hash))
     }
 
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {

@@ -10,6 +10,8 @@ use latch_core::token::{SessionId, Verifier};
 use latch_core::user::{User, UserId, UserPatch, UserStatus};
 use serde::{Deserialize, Serialize};
 
+use latch_core::one_time::{OneTimeRecord, Purpose};
+
 use crate::writer::Op;
 
 const V1: u8 = 1;
@@ -32,6 +34,39 @@ struct UserRow {
     blocked: bool,
     /// Compact JSON; postcard cannot carry `serde_json::Value` directly.
     attributes: String,
+}
+
+#[derive(Deserialize, Serialize)]
+struct OneTimeRow {
+    user_id: String,
+    purpose: String,
+    expires_at: u64,
+}
+
+pub(crate) fn encode_one_time(r: &OneTimeRecord) -> Vec<u8> {
+    encode(&OneTimeRow {
+        user_id: r.user_id.as_str().to_owned(),
+        purpose: r.purpose.as_str().to_owned(),
+        expires_at: r.expires_at.as_millis(),
+    })
+}
+
+pub(crate) fn decode_one_time(hash: [u8; 32], bytes: &[u8]) -> Result<OneTimeRecord, StoreError> {
+    let r: OneTimeRow = decode("one-time token", bytes)?;
+    Ok(OneTimeRecord {
+        hash,
+        user_id: UserId::new(&r.user_id).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        purpose: Purpose::new(&r.purpose).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        expires_at: Timestamp::from_millis(r.expires_at),
+    })
+}
+
+/// The one-time expiry index key: expiry then hash.
+pub(crate) fn one_time_expiry_key(r: &OneTimeRecord) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..8].copy_from_slice(&r.expires_at.as_millis().to_be_bytes());
+    k[8..].copy_from_slice(&r.hash);
+    k
 }
 
 #[derive(Deserialize, Serialize)]
@@ -194,6 +229,13 @@ enum LoggedOp {
     DeleteApiKey {
         id: String,
     },
+    InsertOneTime {
+        hash: [u8; 32],
+        record: Vec<u8>,
+    },
+    TakeOneTime {
+        hash: [u8; 32],
+    },
 }
 
 /// The log record of a write; `None` for the shutdown marker, which changes nothing.
@@ -240,6 +282,11 @@ pub(crate) fn encode_op(op: &Op) -> Option<Vec<u8>> {
             record: encode_api_key(k),
         },
         Op::DeleteApiKey(id) => LoggedOp::DeleteApiKey { id: id.clone() },
+        Op::InsertOneTime(r) => LoggedOp::InsertOneTime {
+            hash: r.hash,
+            record: encode_one_time(r),
+        },
+        Op::TakeOneTime(hash) => LoggedOp::TakeOneTime { hash: *hash },
         Op::Shutdown => return None,
     };
     Some(encode(&logged))
@@ -310,5 +357,9 @@ pub(crate) fn decode_op(bytes: &[u8]) -> Result<Op, StoreError> {
         ),
         LoggedOp::InsertApiKey { id, record } => Op::InsertApiKey(decode_api_key(&id, &record)?),
         LoggedOp::DeleteApiKey { id } => Op::DeleteApiKey(id),
+        LoggedOp::InsertOneTime { hash, record } => {
+            Op::InsertOneTime(decode_one_time(hash, &record)?)
+        }
+        LoggedOp::TakeOneTime { hash } => Op::TakeOneTime(hash),
     })
 }

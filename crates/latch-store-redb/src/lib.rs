@@ -310,6 +310,23 @@ impl Store for RedbStore {
         })
     }
 
+    async fn insert_one_time(&self, record: latch_core::one_time::OneTimeRecord) -> Result<()> {
+        match self.write(Op::InsertOneTime(record)).await? {
+            Reply::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn take_one_time(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<latch_core::one_time::OneTimeRecord>> {
+        match self.write(Op::TakeOneTime(*hash)).await? {
+            Reply::OneTime(r) => Ok(r),
+            _ => Err(unexpected()),
+        }
+    }
+
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {
         match self.write(Op::InsertApiKey(key)).await? {
             Reply::Done => Ok(()),

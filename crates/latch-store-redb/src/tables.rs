@@ -8,6 +8,8 @@
 //! | `users`         | user id                   | user record                    |
 //! | `api_keys`      | key id                    | name, SHA-256 of the key, time |
 //! | `meta`          | name                      | schema version                 |
+//! | `one_time`      | SHA-256 of the token      | user, purpose, expiry          |
+//! | `one_time_expiry` | expiry (8, BE) ‖ hash   | ()                             |
 //!
 //! The user index orders a user's sessions oldest first and counts them in O(1), so the
 //! per-user cap costs nothing until a user reaches it.
@@ -30,6 +32,9 @@ pub(crate) const EXPIRY: TableDefinition<&[u8], ()> = TableDefinition::new("expi
 pub(crate) const USERS: TableDefinition<&str, &[u8]> = TableDefinition::new("users");
 pub(crate) const API_KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("api_keys");
 pub(crate) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+pub(crate) const ONE_TIME: TableDefinition<&[u8], &[u8]> = TableDefinition::new("one_time");
+pub(crate) const ONE_TIME_EXPIRY: TableDefinition<&[u8], ()> =
+    TableDefinition::new("one_time_expiry");
 
 /// The layout this version writes.
 pub(crate) const SCHEMA_VERSION: u8 = 1;
@@ -104,6 +109,8 @@ pub(crate) struct Tables<'txn> {
     pub(crate) users: Table<'txn, &'static str, &'static [u8]>,
     pub(crate) api_keys: Table<'txn, &'static str, &'static [u8]>,
     pub(crate) meta: Table<'txn, &'static str, &'static [u8]>,
+    pub(crate) one_time: Table<'txn, &'static [u8], &'static [u8]>,
+    pub(crate) one_time_expiry: Table<'txn, &'static [u8], ()>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -117,6 +124,8 @@ impl<'txn> Tables<'txn> {
             users: txn.open_table(USERS).map_err(unavailable)?,
             api_keys: txn.open_table(API_KEYS).map_err(unavailable)?,
             meta: txn.open_table(META).map_err(unavailable)?,
+            one_time: txn.open_table(ONE_TIME).map_err(unavailable)?,
+            one_time_expiry: txn.open_table(ONE_TIME_EXPIRY).map_err(unavailable)?,
         })
     }
 

@@ -20,6 +20,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use latch_core::one_time::OneTimeRecord;
 use latch_core::session::SessionRecord;
 use latch_core::store::{
     ApiKeyRecord, CreateLimits, Created, StoreError, UserUpdated, evictions, is_live,
@@ -54,6 +55,8 @@ pub(crate) enum Op {
     Sweep(Timestamp, usize),
     InsertApiKey(ApiKeyRecord),
     DeleteApiKey(String),
+    InsertOneTime(OneTimeRecord),
+    TakeOneTime([u8; 32]),
     /// Commit what came before, answer, and stop: later writes fail with `Closed`.
     Shutdown,
 }
@@ -67,6 +70,7 @@ pub(crate) enum Reply {
     Sessions(Vec<SessionRecord>),
     Done,
     Existed(bool),
+    OneTime(Option<OneTimeRecord>),
 }
 
 /// A queued operation and where its answer goes (`None` for fire-and-forget touches).
@@ -285,8 +289,62 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Reply, StoreError> {
                 .is_some();
             Ok(Reply::Existed(existed))
         }
+        Op::InsertOneTime(r) => {
+            t.one_time
+                .insert(r.hash.as_slice(), codec::encode_one_time(r).as_slice())
+                .map_err(unavailable)?;
+            t.one_time_expiry
+                .insert(codec::one_time_expiry_key(r).as_slice(), ())
+                .map_err(unavailable)?;
+            Ok(Reply::Done)
+        }
+        Op::TakeOneTime(hash) => take_one_time(t, hash).map(Reply::OneTime),
         Op::Shutdown => Ok(Reply::Done),
     }
+}
+
+/// Reads and deletes in the one write transaction: of two takes, one gets the record.
+fn take_one_time(t: &mut Tables<'_>, hash: &[u8; 32]) -> Result<Option<OneTimeRecord>, StoreError> {
+    let raw = t
+        .one_time
+        .get(hash.as_slice())
+        .map_err(unavailable)?
+        .map(|v| v.value().to_vec());
+    let Some(raw) = raw else {
+        return Ok(None);
+    };
+    let r = codec::decode_one_time(*hash, &raw)?;
+    t.one_time.remove(hash.as_slice()).map_err(unavailable)?;
+    t.one_time_expiry
+        .remove(codec::one_time_expiry_key(&r).as_slice())
+        .map_err(unavailable)?;
+    Ok(Some(r))
+}
+
+/// Deletes one-time tokens that expired by `now`.
+fn sweep_one_time(t: &mut Tables<'_>, now: Timestamp, limit: usize) -> Result<(), StoreError> {
+    let end = now.as_millis().saturating_add(1).to_be_bytes();
+    let mut due = Vec::new();
+    for entry in t
+        .one_time_expiry
+        .range(..end.as_slice())
+        .map_err(unavailable)?
+    {
+        let (k, _) = entry.map_err(unavailable)?;
+        due.push(k.value().to_vec());
+        if due.len() >= limit {
+            break;
+        }
+    }
+    for k in due {
+        t.one_time_expiry
+            .remove(k.as_slice())
+            .map_err(unavailable)?;
+        if let Some(hash) = k.get(8..) {
+            t.one_time.remove(hash).map_err(unavailable)?;
+        }
+    }
+    Ok(())
 }
 
 fn create(
@@ -427,6 +485,7 @@ fn sweep(
     now: Timestamp,
     limit: usize,
 ) -> Result<Vec<SessionRecord>, StoreError> {
+    sweep_one_time(t, now, limit)?;
     let mut due = Vec::new();
     let end = now.as_millis().saturating_add(1).to_be_bytes();
     for entry in t.expiry.range(..end.as_slice()).map_err(unavailable)? {

@@ -114,6 +114,24 @@ pub(crate) fn user(id: &UserId, f: &[Option<String>]) -> Result<Option<User>, St
     }))
 }
 
+/// A one-time token from `expires \t purpose \t user id` (the user id last: it may hold tabs).
+pub(crate) fn one_time_in(
+    hash: [u8; 32],
+    v: &str,
+) -> Result<latch_core::one_time::OneTimeRecord, StoreError> {
+    let mut it = v.splitn(3, '\t');
+    let (Some(at), Some(purpose), Some(uid)) = (it.next(), it.next(), it.next()) else {
+        return Err(corrupt("one-time token"));
+    };
+    Ok(latch_core::one_time::OneTimeRecord {
+        hash,
+        user_id: UserId::new(uid).map_err(|_| corrupt("one-time token user"))?,
+        purpose: latch_core::one_time::Purpose::new(purpose)
+            .map_err(|_| corrupt("one-time token purpose"))?,
+        expires_at: Timestamp::from_millis(at.parse().map_err(|_| corrupt("one-time token"))?),
+    })
+}
+
 /// An API key as one hash field value: name, hex hash and creation time, tab-separated.
 pub(crate) fn api_key_out(k: &ApiKeyRecord) -> String {
     let hash: String = k.hash.iter().map(|b| format!("{b:02x}")).collect();

@@ -14,6 +14,7 @@
 //! | `P:{shard}:x:<user id>` | sorted set | the user's sessions by creation time; expires with the last session |
 //! | `P:{shard}:u:<user id>` | hash | roles, status, attributes, once set; never expires (a user with live sessions and no record has the default state) |
 //! | `P:apikeys` | hash | API key id → name, SHA-256, time |
+//! | `P:ot:<SHA-256 of the token>` | string | a one-time token's expiry, purpose and user; expires with it |
 //!
 //! Every write publishes what it invalidated on `P:inv` from inside its script; nodes subscribe
 //! to it ([`feed`]) to keep their near-caches exact.
@@ -205,6 +206,11 @@ impl RedisStore {
             format!("{base}x:{}", user.as_str()),
             base,
         )
+    }
+
+    fn one_time_key(&self, hash: &[u8; 32]) -> String {
+        let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+        format!("{}:ot:{hex}", self.prefix)
     }
 
     fn api_keys_key(&self) -> String {
@@ -482,6 +488,41 @@ impl Store for RedisStore {
 
     async fn session_count(&self) -> Result<u64> {
         Ok(sweep::session_keys(self).await?.len() as u64)
+    }
+
+    async fn insert_one_time(&self, r: latch_core::one_time::OneTimeRecord) -> Result<()> {
+        let key = self.one_time_key(&r.hash);
+        let value = format!(
+            "{}\t{}\t{}",
+            r.expires_at.as_millis(),
+            r.purpose.as_str(),
+            r.user_id.as_str()
+        );
+        let at = r.expires_at.as_millis().saturating_add(scripts::GRACE_MS);
+        let _: () = redis::cmd("SET")
+            .arg(&key)
+            .arg(value)
+            .arg("PXAT")
+            .arg(at)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        self.acked(&key).await
+    }
+
+    async fn take_one_time(
+        &self,
+        hash: &[u8; 32],
+    ) -> Result<Option<latch_core::one_time::OneTimeRecord>> {
+        let key = self.one_time_key(hash);
+        // GETDEL reads and deletes in one step: of two consumes, one gets the value.
+        let v: Option<String> = redis::cmd("GETDEL")
+            .arg(&key)
+            .query_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        self.acked(&key).await?;
+        v.map(|v| codec::one_time_in(*hash, &v)).transpose()
     }
 
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {

@@ -52,6 +52,10 @@ macro_rules! store_conformance {
             revoke_racing_validate,
             create_racing_block,
             rotate_racing_rotate,
+            one_time_tokens_work_once,
+            one_time_tokens_refuse_wrong_purpose_and_expiry_alike,
+            one_time_consumes_racing,
+            one_time_ttls_are_capped_and_swept,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -613,3 +613,171 @@ pub async fn rotate_racing_rotate<S: Store>(store: Arc<S>) {
         );
     }
 }
+
+fn purpose(p: &str) -> latch_core::one_time::Purpose {
+    latch_core::one_time::Purpose::new(p).unwrap()
+}
+
+/// A one-time token gives its user once, for its purpose; the store holds only its hash.
+pub async fn one_time_tokens_work_once<S: Store>(store: Arc<S>) {
+    let h = Harness::new(dyn_store(store));
+    let user = unique_user("ott");
+    let t = h
+        .latch
+        .create_one_time(uid(&user), purpose("password_reset"), None)
+        .await
+        .unwrap();
+    assert!(t.token.starts_with("latch_o_"));
+    assert_eq!(t.record.hash, latch_core::token::sha256(t.token.as_bytes()));
+    assert_eq!(
+        t.record.expires_at.as_millis() - h.clock.now().as_millis(),
+        600_000
+    );
+    let got = h
+        .latch
+        .consume_one_time(&t.token, &purpose("password_reset"))
+        .await
+        .unwrap();
+    assert_eq!(got.as_ref().map(UserId::as_str), Some(user.as_str()));
+    assert!(
+        h.latch
+            .consume_one_time(&t.token, &purpose("password_reset"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.store
+            .take_one_time(&t.record.hash)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for junk in ["", "latch_o_", "latch_o_x", &t.token.replace('_', "-")] {
+        assert!(
+            h.latch
+                .consume_one_time(junk, &purpose("password_reset"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+}
+
+/// Wrong purpose and expiry are refused the same way, and the attempt uses the token up.
+pub async fn one_time_tokens_refuse_wrong_purpose_and_expiry_alike<S: Store>(store: Arc<S>) {
+    let h = Harness::new(dyn_store(store));
+    let user = unique_user("ott-p");
+    let t = h
+        .latch
+        .create_one_time(uid(&user), purpose("email_verify"), Some(60))
+        .await
+        .unwrap();
+    assert!(
+        h.latch
+            .consume_one_time(&t.token, &purpose("password_reset"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.latch
+            .consume_one_time(&t.token, &purpose("email_verify"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let t = h
+        .latch
+        .create_one_time(uid(&user), purpose("email_verify"), Some(60))
+        .await
+        .unwrap();
+    h.advance(61);
+    assert!(
+        h.latch
+            .consume_one_time(&t.token, &purpose("email_verify"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+/// Of many concurrent consumes of one token exactly one succeeds.
+pub async fn one_time_consumes_racing<S: Store>(store: Arc<S>) {
+    let h = Harness::new(dyn_store(store));
+    for _ in 0..5 {
+        let t = h
+            .latch
+            .create_one_time(uid(&unique_user("ott-race")), purpose("magic_link"), None)
+            .await
+            .unwrap();
+        let token: Arc<str> = Arc::from(t.token.as_str());
+        let mut tasks = Vec::new();
+        for _ in 0..16 {
+            let (latch, token) = (Arc::clone(&h.latch), Arc::clone(&token));
+            tasks.push(tokio::spawn(async move {
+                latch
+                    .consume_one_time(&token, &purpose("magic_link"))
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            wins += usize::from(t.await.unwrap().is_some());
+        }
+        assert_eq!(wins, 1, "exactly one consume must win");
+    }
+}
+
+/// Lifetimes default to 10 minutes, are capped by the policy, zero is refused with nothing
+/// stored, and the sweeper removes expired tokens.
+pub async fn one_time_ttls_are_capped_and_swept<S: Store>(store: Arc<S>) {
+    let h = Harness::new(dyn_store(store));
+    let user = uid(&unique_user("ott-ttl"));
+    let err = h
+        .latch
+        .create_one_time(user.clone(), purpose("p"), Some(0))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::Timeout(_)), "{err:?}");
+    let big = h
+        .latch
+        .create_one_time(user.clone(), purpose("p"), Some(u64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(
+        big.record.expires_at.as_millis() - h.clock.now().as_millis(),
+        h.latch.policy().one_time_max_ttl.as_millis() as u64
+    );
+    let short = h
+        .latch
+        .create_one_time(user, purpose("p"), Some(1))
+        .await
+        .unwrap();
+    h.advance(2);
+    h.latch.sweep(100).await.unwrap();
+    if !h.store.expires_on_its_own() {
+        assert!(
+            h.store
+                .take_one_time(&short.record.hash)
+                .await
+                .unwrap()
+                .is_none()
+        );
+    }
+    assert!(
+        h.latch
+            .consume_one_time(&short.token, &purpose("p"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        h.latch
+            .consume_one_time(&big.token, &purpose("p"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
