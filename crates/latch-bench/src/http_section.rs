@@ -45,11 +45,11 @@ async fn serve(app: axum::Router) -> Result<String, Error> {
 
 /// The router of a node whose engine is `latch`.
 pub async fn latch_node(latch: Arc<Latch>) -> Result<String, Error> {
-    let state = AppState {
+    let state = AppState::new(
         latch,
-        api_keys: ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned()])?),
-        metrics: None,
-    };
+        ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned()])?),
+        None,
+    );
     serve(latch_server::router(state)).await
 }
 

@@ -45,10 +45,14 @@ impl ApiKeys {
     }
 }
 
+/// Which API key made the request (an opaque label: the key's id, never the key), for limits.
+#[derive(Clone, Debug)]
+pub struct Caller(pub String);
+
 /// Middleware: lets the request through only with a valid API key.
 pub async fn require_api_key(
     State(keys): State<ApiKeys>,
-    req: Request,
+    mut req: Request,
     next: Next,
 ) -> Result<Response, Problem> {
     let presented = req
@@ -56,10 +60,18 @@ pub async fn require_api_key(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .map(<[u8]>::trim_ascii);
-    match presented {
-        Some(k) if keys.current().check(k).is_some() => Ok(next.run(req).await),
-        Some(_) => Err(unauthorized("the API key is not valid")),
-        None => Err(unauthorized(
+    let source = presented.and_then(|k| keys.current().check(k).cloned());
+    match (presented, source) {
+        (Some(_), Some(src)) => {
+            let label = match src {
+                latch_core::api_key::KeySource::Config(i) => format!("config:{i}"),
+                latch_core::api_key::KeySource::Stored(id) => id,
+            };
+            req.extensions_mut().insert(Caller(label));
+            Ok(next.run(req).await)
+        }
+        (Some(_), None) => Err(unauthorized("the API key is not valid")),
+        (None, _) => Err(unauthorized(
             "send an API key as `Authorization: Bearer <key>`",
         )),
     }

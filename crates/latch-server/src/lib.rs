@@ -37,7 +37,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use crate::auth::ApiKeys;
-use crate::routes::{api_keys, ops, sessions, users};
+use crate::routes::{api_keys, one_time, ops, sessions, users};
 
 /// The largest request body accepted; larger ones get 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -51,6 +51,20 @@ pub struct AppState {
     pub api_keys: ApiKeys,
     /// Renders `/metrics`; `None` when no recorder is installed.
     pub metrics: Option<PrometheusHandle>,
+    /// Failed one-time token consumes per API key.
+    pub consume_limiter: Arc<one_time::ConsumeLimiter>,
+}
+
+impl AppState {
+    /// The state of a node serving `latch` to holders of `api_keys`.
+    pub fn new(latch: Arc<Latch>, api_keys: ApiKeys, metrics: Option<PrometheusHandle>) -> Self {
+        Self {
+            latch,
+            api_keys,
+            metrics,
+            consume_limiter: Arc::default(),
+        }
+    }
 }
 
 impl axum::extract::FromRef<AppState> for ApiKeys {
@@ -93,6 +107,8 @@ pub fn router_with_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(users::sessions, users::revoke_all))
         .routes(routes!(api_keys::create, api_keys::list))
         .routes(routes!(api_keys::delete))
+        .routes(routes!(one_time::create))
+        .routes(routes!(one_time::consume))
         .route_layer(axum::middleware::from_fn_with_state(
             state.api_keys.clone(),
             auth::require_api_key,

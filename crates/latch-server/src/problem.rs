@@ -38,6 +38,13 @@ impl Problem {
         self
     }
 
+    /// Replaces the kind (`urn:latch:problem:<slug>`) and title.
+    pub fn kind(mut self, slug: &str, title: &str) -> Self {
+        self.kind = format!("urn:latch:problem:{slug}");
+        self.title = title.to_owned();
+        self
+    }
+
     /// 400: the request could not be read.
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad-request", "Bad request").detail(detail)

@@ -275,3 +275,43 @@ pub struct ApiKeyList {
     /// Keys from `LATCH_API_KEYS` or the config file (not listed).
     pub configured: usize,
 }
+
+/// `POST /v1/one-time-tokens`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateOneTime {
+    /// The user the token is for.
+    pub user_id: String,
+    /// What it may be used for: 1 to 64 characters from `a-z 0-9 _ - . :`.
+    pub purpose: String,
+    /// Lifetime in seconds (default 600, capped by the server's maximum).
+    pub ttl_s: Option<u64>,
+}
+
+/// A new one-time token.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OneTimeView {
+    /// The token (`latch_o_...`): send it to the user; it is not stored.
+    pub token: String,
+    /// RFC 3339 UTC.
+    pub expires_at: String,
+}
+
+/// `POST /v1/one-time-tokens/consume`
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsumeOneTime {
+    /// The token.
+    pub token: String,
+    /// The purpose it must have been issued for.
+    pub purpose: String,
+}
+
+/// What a consumed one-time token was for.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsumedView {
+    /// Whose token it was.
+    pub user_id: String,
+    /// Its purpose.
+    pub purpose: String,
+}

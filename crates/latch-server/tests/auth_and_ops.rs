@@ -53,6 +53,16 @@ fn v1_routes() -> Vec<(Method, String, Option<&'static str>)> {
         (Method::POST, "/v1/api-keys".into(), Some(r#"{"name":"x"}"#)),
         (Method::GET, "/v1/api-keys".into(), None),
         (Method::DELETE, "/v1/api-keys/abc".into(), None),
+        (
+            Method::POST,
+            "/v1/one-time-tokens".into(),
+            Some(r#"{"user_id":"u","purpose":"p"}"#),
+        ),
+        (
+            Method::POST,
+            "/v1/one-time-tokens/consume".into(),
+            Some(r#"{"token":"x","purpose":"p"}"#),
+        ),
     ]
 }
 

@@ -28,6 +28,8 @@ pub struct FileConfig {
     #[serde(default)]
     sessions: SessionsConfig,
     #[serde(default)]
+    one_time_tokens: OneTimeConfig,
+    #[serde(default)]
     cache: CacheFileConfig,
     #[serde(default)]
     embedded: EmbeddedConfig,
@@ -76,6 +78,13 @@ struct SessionsConfig {
     max_absolute_timeout_s: Option<u64>,
     max_per_user: Option<u32>,
     refresh_divisor: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OneTimeConfig {
+    ttl_s: Option<u64>,
+    max_ttl_s: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -136,7 +145,7 @@ impl ServeConfig {
                 .or(file.data_dir.clone())
                 .unwrap_or_else(|| DEFAULT_DATA_DIR.into()),
             api_keys,
-            policy: policy(&file.sessions)?,
+            policy: policy(&file.sessions, &file.one_time_tokens)?,
             cache: cache(&file.cache),
             sweep_interval: Duration::from_secs(file.sweep_interval_s.unwrap_or(60).max(1)),
             store,
@@ -159,29 +168,33 @@ fn split_keys(v: &str) -> Vec<String> {
         .collect()
 }
 
-fn policy(s: &SessionsConfig) -> Result<Policy> {
+fn policy(s: &SessionsConfig, o: &OneTimeConfig) -> Result<Policy> {
     let mut p = Policy::default();
     let secs = |v: Option<u64>, name: &str, d: Duration| -> Result<Duration> {
         match v {
-            Some(0) => bail!("sessions.{name} must be at least 1 second"),
+            Some(0) => bail!("{name} must be at least 1 second"),
             Some(v) => Ok(Duration::from_secs(v)),
             None => Ok(d),
         }
     };
-    p.default_idle_timeout = secs(s.idle_timeout_s, "idle_timeout_s", p.default_idle_timeout)?;
+    p.default_idle_timeout = secs(
+        s.idle_timeout_s,
+        "sessions.idle_timeout_s",
+        p.default_idle_timeout,
+    )?;
     p.default_absolute_timeout = secs(
         s.absolute_timeout_s,
-        "absolute_timeout_s",
+        "sessions.absolute_timeout_s",
         p.default_absolute_timeout,
     )?;
     p.max_idle_timeout = secs(
         s.max_idle_timeout_s,
-        "max_idle_timeout_s",
+        "sessions.max_idle_timeout_s",
         p.max_idle_timeout,
     )?;
     p.max_absolute_timeout = secs(
         s.max_absolute_timeout_s,
-        "max_absolute_timeout_s",
+        "sessions.max_absolute_timeout_s",
         p.max_absolute_timeout,
     )?;
     if let Some(n) = s.max_per_user {
@@ -195,6 +208,11 @@ fn policy(s: &SessionsConfig) -> Result<Policy> {
             bail!("sessions.refresh_divisor must be at least 2");
         }
         p.refresh_divisor = d;
+    }
+    p.one_time_default_ttl = secs(o.ttl_s, "one_time_tokens.ttl_s", p.one_time_default_ttl)?;
+    p.one_time_max_ttl = secs(o.max_ttl_s, "one_time_tokens.max_ttl_s", p.one_time_max_ttl)?;
+    if p.one_time_default_ttl > p.one_time_max_ttl {
+        bail!("one_time_tokens.ttl_s must not exceed one_time_tokens.max_ttl_s");
     }
     Ok(p)
 }
@@ -270,12 +288,20 @@ mod tests {
         )
         .unwrap();
         assert_eq!(f.listen.unwrap().port(), 9000);
-        let p = policy(&f.sessions).unwrap();
+        let p = policy(&f.sessions, &f.one_time_tokens).unwrap();
         assert_eq!(p.default_idle_timeout, Duration::from_secs(60));
         assert_eq!(p.max_sessions_per_user, 5);
         assert!(toml::from_str::<FileConfig>("idle = 1").is_err());
         let zero: FileConfig = toml::from_str("[sessions]\nidle_timeout_s = 0").unwrap();
-        assert!(policy(&zero.sessions).is_err());
+        assert!(policy(&zero.sessions, &zero.one_time_tokens).is_err());
+        let ot: FileConfig =
+            toml::from_str("[one_time_tokens]\nttl_s = 300\nmax_ttl_s = 3600").unwrap();
+        let p = policy(&ot.sessions, &ot.one_time_tokens).unwrap();
+        assert_eq!(p.one_time_default_ttl, Duration::from_secs(300));
+        assert_eq!(p.one_time_max_ttl, Duration::from_secs(3600));
+        let bad: FileConfig =
+            toml::from_str("[one_time_tokens]\nttl_s = 7200\nmax_ttl_s = 3600").unwrap();
+        assert!(policy(&bad.sessions, &bad.one_time_tokens).is_err());
     }
 
     #[test]

@@ -67,11 +67,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen)", cfg.listen))?;
-    let state = AppState {
-        latch,
-        api_keys,
-        metrics: Some(metrics),
-    };
+    let state = AppState::new(latch, api_keys, Some(metrics));
     let upkeep = latch_server::maintenance::spawn(state.clone(), cfg.sweep_interval);
     tracing::info!(
         listen = %listener.local_addr()?,

@@ -48,11 +48,11 @@ pub fn app_with_clock(store: Arc<dyn Store>, clock: Arc<dyn latch_core::time::Cl
         CacheConfig::default(),
         clock,
     ));
-    let state = AppState {
+    let state = AppState::new(
         latch,
-        api_keys: ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned()]).unwrap()),
-        metrics: Some(handle),
-    };
+        ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned()]).unwrap()),
+        Some(handle),
+    );
     App {
         router: latch_server::router(state.clone()),
         state,
