@@ -17,6 +17,9 @@
 //! - [`validation`]: the hot path's outcome type.
 //! - [`api_key`]: API keys, hashed, checked in constant time.
 //! - [`one_time`]: single-use tokens for password resets, email verification, magic links.
+//! - [`service_token`]: short-lived EdDSA JWTs minted from a session for one service, and the
+//!   keyring that signs them.
+//! - [`cookie`]: the session cookie: how it is set, read and cleared.
 //! - [`audit`]: bursts of failed validations.
 //! - [`metrics`]: metric handles and a store wrapper that measures every operation.
 //! - [`time`]: timestamps and clocks.
@@ -26,10 +29,12 @@
 pub mod api_key;
 pub mod audit;
 pub mod cache;
+pub mod cookie;
 pub mod engine;
 pub mod metrics;
 pub mod one_time;
 pub mod policy;
+pub mod service_token;
 pub mod session;
 pub mod store;
 pub mod time;

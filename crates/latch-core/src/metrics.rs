@@ -67,7 +67,7 @@ struct OpMetrics {
     seconds: Histogram,
 }
 
-const OPS: [&str; 17] = [
+const OPS: [&str; 19] = [
     "create_session",
     "session",
     "touch_session",
@@ -85,6 +85,8 @@ const OPS: [&str; 17] = [
     "session_with_user",
     "insert_one_time",
     "take_one_time",
+    "publish_keys",
+    "published_keys",
 ];
 
 impl<S: Store> InstrumentedStore<S> {
@@ -208,6 +210,18 @@ impl<S: Store> Store for InstrumentedStore<S> {
 
     async fn delete_api_key(&self, id: &str) -> Result<bool> {
         self.timed(12, self.inner.delete_api_key(id)).await
+    }
+
+    async fn publish_keys(
+        &self,
+        keys: &[crate::store::PublishedKey],
+        now: Timestamp,
+    ) -> Result<()> {
+        self.timed(17, self.inner.publish_keys(keys, now)).await
+    }
+
+    async fn published_keys(&self, now: Timestamp) -> Result<Vec<crate::store::PublishedKey>> {
+        self.timed(18, self.inner.published_keys(now)).await
     }
 
     async fn ping(&self) -> Result<()> {

@@ -79,6 +79,30 @@ pub struct ApiKeyRecord {
     pub created_at: Timestamp,
 }
 
+/// A public signing key as published through the store, so every node's JWK Set lists every
+/// node's keys. Never a private key.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct PublishedKey {
+    /// The key id (its RFC 7638 thumbprint).
+    pub kid: String,
+    /// The public key as a JWK, in JSON.
+    pub jwk: String,
+    /// When it stops being published.
+    pub until: Timestamp,
+}
+
+impl PublishedKey {
+    /// The record for `jwk`, published until `until`.
+    pub fn new(jwk: &latch_verify::keys::Jwk, until: Timestamp) -> Self {
+        Self {
+            kid: jwk.kid.clone(),
+            // Serializing a struct of strings cannot fail.
+            jwk: serde_json::to_string(jwk).unwrap_or_default(),
+            until,
+        }
+    }
+}
+
 /// The operations a Latch store offers.
 ///
 /// Implementations must make each method atomic: no reader or crash may observe half of it.
@@ -177,6 +201,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// Deletes an API key by id; whether it existed.
     async fn delete_api_key(&self, id: &str) -> Result<bool>;
+
+    /// Publishes these public signing keys: each replaces any record with its `kid` (so a
+    /// node can shorten a key's publication as well as extend it). Records whose `until` has
+    /// passed at `now` may be deleted.
+    async fn publish_keys(&self, keys: &[PublishedKey], now: Timestamp) -> Result<()>;
+
+    /// Every published key whose `until` is after `now`, ordered by `kid`.
+    async fn published_keys(&self, now: Timestamp) -> Result<Vec<PublishedKey>>;
 
     /// Checks the backend answers (for `/readyz`).
     async fn ping(&self) -> Result<()>;
@@ -299,6 +331,14 @@ impl<S: Store + ?Sized> Store for std::sync::Arc<S> {
 
     async fn delete_api_key(&self, id: &str) -> Result<bool> {
         (**self).delete_api_key(id).await
+    }
+
+    async fn publish_keys(&self, keys: &[PublishedKey], now: Timestamp) -> Result<()> {
+        (**self).publish_keys(keys, now).await
+    }
+
+    async fn published_keys(&self, now: Timestamp) -> Result<Vec<PublishedKey>> {
+        (**self).published_keys(now).await
     }
 
     async fn ping(&self) -> Result<()> {

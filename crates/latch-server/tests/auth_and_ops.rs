@@ -339,6 +339,16 @@ impl Store for Unreachable {
     async fn delete_api_key(&self, _: &str) -> Result<bool> {
         down()
     }
+    async fn publish_keys(
+        &self,
+        _: &[latch_core::store::PublishedKey],
+        _: Timestamp,
+    ) -> Result<()> {
+        down()
+    }
+    async fn published_keys(&self, _: Timestamp) -> Result<Vec<latch_core::store::PublishedKey>> {
+        down()
+    }
     async fn ping(&self) -> Result<()> {
         down()
     }

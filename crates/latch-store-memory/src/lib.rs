@@ -10,7 +10,8 @@ use async_trait::async_trait;
 use latch_core::one_time::OneTimeRecord;
 use latch_core::session::SessionRecord;
 use latch_core::store::{
-    ApiKeyRecord, CreateLimits, Created, Result, Store, UserUpdated, evictions, is_live,
+    ApiKeyRecord, CreateLimits, Created, PublishedKey, Result, Store, UserUpdated, evictions,
+    is_live,
 };
 use latch_core::time::Timestamp;
 use latch_core::token::{SessionId, Verifier};
@@ -29,6 +30,7 @@ struct State {
     users: HashMap<UserId, User>,
     api_keys: BTreeMap<String, ApiKeyRecord>,
     one_time: HashMap<[u8; 32], OneTimeRecord>,
+    published: BTreeMap<String, PublishedKey>,
 }
 
 impl MemoryStore {
@@ -228,6 +230,25 @@ impl Store for MemoryStore {
 
     async fn take_one_time(&self, hash: &[u8; 32]) -> Result<Option<OneTimeRecord>> {
         Ok(self.state().one_time.remove(hash))
+    }
+
+    async fn publish_keys(&self, keys: &[PublishedKey], now: Timestamp) -> Result<()> {
+        let mut st = self.state();
+        for k in keys {
+            st.published.insert(k.kid.clone(), k.clone());
+        }
+        st.published.retain(|_, k| k.until > now);
+        Ok(())
+    }
+
+    async fn published_keys(&self, now: Timestamp) -> Result<Vec<PublishedKey>> {
+        Ok(self
+            .state()
+            .published
+            .values()
+            .filter(|k| k.until > now)
+            .cloned()
+            .collect())
     }
 
     async fn insert_api_key(&self, key: ApiKeyRecord) -> Result<()> {

@@ -76,7 +76,7 @@ struct ApiKeyRow {
     created_at: u64,
 }
 
-fn encode<T: Serialize>(row: &T) -> Vec<u8> {
+pub(crate) fn encode<T: Serialize>(row: &T) -> Vec<u8> {
     let mut out = vec![V1];
     // Serializing these plain structs into a Vec cannot fail: no maps with non-string keys, no
     // sequences of unknown length, and the buffer grows as needed.
@@ -84,7 +84,7 @@ fn encode<T: Serialize>(row: &T) -> Vec<u8> {
     out
 }
 
-fn decode<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T, StoreError> {
+pub(crate) fn decode<'a, T: Deserialize<'a>>(what: &str, bytes: &'a [u8]) -> Result<T, StoreError> {
     match bytes.split_first() {
         Some((&V1, rest)) => postcard::from_bytes(rest)
             .map_err(|e| StoreError::Corrupt(format!("{what} record: {e}"))),
@@ -236,6 +236,11 @@ enum LoggedOp {
     TakeOneTime {
         hash: [u8; 32],
     },
+    PublishKeys {
+        /// Key id, JWK JSON, published until.
+        keys: Vec<(String, String, u64)>,
+        now: u64,
+    },
 }
 
 /// The log record of a write; `None` for the shutdown marker, which changes nothing.
@@ -287,6 +292,13 @@ pub(crate) fn encode_op(op: &Op) -> Option<Vec<u8>> {
             record: encode_one_time(r),
         },
         Op::TakeOneTime(hash) => LoggedOp::TakeOneTime { hash: *hash },
+        Op::PublishKeys(keys, now) => LoggedOp::PublishKeys {
+            keys: keys
+                .iter()
+                .map(|k| (k.kid.clone(), k.jwk.clone(), k.until.as_millis()))
+                .collect(),
+            now: now.as_millis(),
+        },
         Op::Shutdown => return None,
     };
     Some(encode(&logged))
@@ -361,5 +373,15 @@ pub(crate) fn decode_op(bytes: &[u8]) -> Result<Op, StoreError> {
             Op::InsertOneTime(decode_one_time(hash, &record)?)
         }
         LoggedOp::TakeOneTime { hash } => Op::TakeOneTime(hash),
+        LoggedOp::PublishKeys { keys, now } => Op::PublishKeys(
+            keys.into_iter()
+                .map(|(kid, jwk, until)| latch_core::store::PublishedKey {
+                    kid,
+                    jwk,
+                    until: Timestamp::from_millis(until),
+                })
+                .collect(),
+            Timestamp::from_millis(now),
+        ),
     })
 }

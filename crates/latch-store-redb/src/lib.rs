@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod codec;
+mod published;
 mod tables;
 mod wal;
 mod writer;
@@ -351,6 +352,21 @@ impl Store for RedbStore {
             Reply::Existed(b) => Ok(b),
             _ => Err(unexpected()),
         }
+    }
+
+    async fn publish_keys(
+        &self,
+        keys: &[latch_core::store::PublishedKey],
+        now: Timestamp,
+    ) -> Result<()> {
+        match self.write(Op::PublishKeys(keys.to_vec(), now)).await? {
+            Reply::Done => Ok(()),
+            _ => Err(unexpected()),
+        }
+    }
+
+    async fn published_keys(&self, now: Timestamp) -> Result<Vec<latch_core::store::PublishedKey>> {
+        published::read(&self.db, now)
     }
 
     async fn ping(&self) -> Result<()> {

@@ -10,6 +10,7 @@
 //! | `meta`          | name                      | schema version                 |
 //! | `one_time`      | SHA-256 of the token      | user, purpose, expiry          |
 //! | `one_time_expiry` | expiry (8, BE) ‖ hash   | ()                             |
+//! | `published_keys` | key id                   | public JWK, published until    |
 //!
 //! The user index orders a user's sessions oldest first and counts them in O(1), so the
 //! per-user cap costs nothing until a user reaches it.
@@ -111,6 +112,7 @@ pub(crate) struct Tables<'txn> {
     pub(crate) meta: Table<'txn, &'static str, &'static [u8]>,
     pub(crate) one_time: Table<'txn, &'static [u8], &'static [u8]>,
     pub(crate) one_time_expiry: Table<'txn, &'static [u8], ()>,
+    pub(crate) published: Table<'txn, &'static str, &'static [u8]>,
 }
 
 impl<'txn> Tables<'txn> {
@@ -126,6 +128,9 @@ impl<'txn> Tables<'txn> {
             meta: txn.open_table(META).map_err(unavailable)?,
             one_time: txn.open_table(ONE_TIME).map_err(unavailable)?,
             one_time_expiry: txn.open_table(ONE_TIME_EXPIRY).map_err(unavailable)?,
+            published: txn
+                .open_table(crate::published::PUBLISHED_KEYS)
+                .map_err(unavailable)?,
         })
     }
 

@@ -57,6 +57,7 @@ pub(crate) enum Op {
     DeleteApiKey(String),
     InsertOneTime(OneTimeRecord),
     TakeOneTime([u8; 32]),
+    PublishKeys(Vec<latch_core::store::PublishedKey>, Timestamp),
     /// Commit what came before, answer, and stop: later writes fail with `Closed`.
     Shutdown,
 }
@@ -299,6 +300,13 @@ fn apply(t: &mut Tables<'_>, op: &Op) -> Result<Reply, StoreError> {
             Ok(Reply::Done)
         }
         Op::TakeOneTime(hash) => take_one_time(t, hash).map(Reply::OneTime),
+        Op::PublishKeys(keys, now) => {
+            let rows: Vec<_> = keys
+                .iter()
+                .map(|k| (k.kid.clone(), crate::published::KeyRow::of(k)))
+                .collect();
+            crate::published::apply(t, &rows, *now).map(|()| Reply::Done)
+        }
         Op::Shutdown => Ok(Reply::Done),
     }
 }

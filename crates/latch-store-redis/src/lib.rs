@@ -14,6 +14,7 @@
 //! | `P:{shard}:x:<user id>` | sorted set | the user's sessions by creation time; expires with the last session |
 //! | `P:{shard}:u:<user id>` | hash | roles, status, attributes, once set; never expires (a user with live sessions and no record has the default state) |
 //! | `P:apikeys` | hash | API key id → name, SHA-256, time |
+//! | `P:jwks` | hash | published signing key id → `until \t` public JWK; expires with the last key |
 //! | `P:ot:<SHA-256 of the token>` | string | a one-time token's expiry, purpose and user; expires with it |
 //!
 //! Every write publishes what it invalidated on `P:inv` from inside its script; nodes subscribe
@@ -211,6 +212,10 @@ impl RedisStore {
     fn one_time_key(&self, hash: &[u8; 32]) -> String {
         let hex: String = hash.iter().map(|b| format!("{b:02x}")).collect();
         format!("{}:ot:{hex}", self.prefix)
+    }
+
+    fn jwks_key(&self) -> String {
+        format!("{}:jwks", self.prefix)
     }
 
     fn api_keys_key(&self) -> String {
@@ -559,6 +564,49 @@ impl Store for RedisStore {
             .map_err(unavailable)?;
         self.acked(&self.api_keys_key()).await?;
         Ok(n > 0)
+    }
+
+    async fn publish_keys(
+        &self,
+        keys: &[latch_core::store::PublishedKey],
+        now: Timestamp,
+    ) -> Result<()> {
+        let key = self.jwks_key();
+        let mut inv = scripts::PUBLISH_KEYS.key(&key);
+        inv.arg(now.as_millis());
+        for k in keys {
+            inv.arg(&k.kid)
+                .arg(format!("{}\t{}", k.until.as_millis(), k.jwk));
+        }
+        let _: i64 = inv
+            .invoke_async(&mut self.conn.clone())
+            .await
+            .map_err(unavailable)?;
+        self.acked(&key).await
+    }
+
+    async fn published_keys(&self, now: Timestamp) -> Result<Vec<latch_core::store::PublishedKey>> {
+        let all: Vec<(String, String)> = self
+            .conn
+            .clone()
+            .hgetall(self.jwks_key())
+            .await
+            .map_err(unavailable)?;
+        let mut out = Vec::with_capacity(all.len());
+        for (kid, v) in all {
+            let (until, jwk) = v.split_once('\t').ok_or_else(|| corrupt("published key"))?;
+            let until =
+                Timestamp::from_millis(until.parse().map_err(|_| corrupt("published key"))?);
+            if until > now {
+                out.push(latch_core::store::PublishedKey {
+                    kid,
+                    jwk: jwk.to_owned(),
+                    until,
+                });
+            }
+        }
+        out.sort_by(|a, b| a.kid.cmp(&b.kid));
+        Ok(out)
     }
 
     async fn ping(&self) -> Result<()> {

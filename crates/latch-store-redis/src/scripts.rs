@@ -227,3 +227,28 @@ return v
 "#,
     )
 });
+
+/// KEYS: the published-keys hash. ARGV: now, then key id and `until \t jwk` pairs. Replaces
+/// those fields, deletes fields whose time has passed, and lets the hash expire with its last
+/// key. Returns how many keys remain published.
+pub(crate) static PUBLISH_KEYS: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local now = tonumber(ARGV[1])
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 1]) end
+local last, n = 0, 0
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local u = tonumber(string.match(all[i + 1], '^(%d+)\t'))
+  if u == nil or u <= now then
+    redis.call('HDEL', KEYS[1], all[i])
+  else
+    n = n + 1
+    if u > last then last = u end
+  end
+end
+if n > 0 then redis.call('PEXPIREAT', KEYS[1], last) end
+return n
+"#,
+    )
+});

@@ -56,6 +56,8 @@ macro_rules! store_conformance {
             one_time_tokens_refuse_wrong_purpose_and_expiry_alike,
             one_time_consumes_racing,
             one_time_ttls_are_capped_and_swept,
+            published_keys_are_replaced_and_expire,
+            service_tokens_verify_across_nodes,
         );
     };
     (@tests $make:expr; $($name:ident),* $(,)?) => {

@@ -13,6 +13,9 @@ use serde_json::json;
 
 use crate::{Harness, new_session, unique_user};
 
+mod keys;
+pub use keys::*;
+
 fn active(v: Validation) -> latch_core::ActiveSession {
     match v {
         Validation::Active(a) => a,
