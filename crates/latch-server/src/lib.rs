@@ -6,7 +6,8 @@
 //! requests.
 //!
 //! # Layout
-//! - [`routes`]: one module per resource (`sessions`, `users`, `api_keys`, `ops`).
+//! - [`routes`]: one module per resource (`sessions`, `users`, `api_keys`, `one_time`,
+//!   `service_tokens`, `forward_auth`, `ops`).
 //! - [`views`]: the contract's JSON shapes.
 //! - [`extract`]: body and path extraction that answers failures with problems.
 //! - [`problem`]: RFC 9457 problem documents.
@@ -29,6 +30,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use latch_core::Latch;
+use latch_core::service_token::ServiceTokens;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tokio::net::TcpListener;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -37,7 +39,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 pub use crate::auth::ApiKeys;
-use crate::routes::{api_keys, one_time, ops, sessions, users};
+pub use crate::routes::forward_auth::{ForwardAuthConfig, RoleRule};
+use crate::routes::{api_keys, forward_auth, one_time, ops, service_tokens, sessions, users};
 
 /// The largest request body accepted; larger ones get 413.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -53,6 +56,10 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// Failed one-time token consumes per API key.
     pub consume_limiter: Arc<one_time::ConsumeLimiter>,
+    /// Service-token minting and this node's signing keys.
+    pub service: Arc<ServiceTokens>,
+    /// How forward-auth reads sessions and which roles paths need.
+    pub forward_auth: Arc<ForwardAuthConfig>,
 }
 
 impl AppState {
@@ -63,7 +70,24 @@ impl AppState {
             api_keys,
             metrics,
             consume_limiter: Arc::default(),
+            service: Arc::new(ServiceTokens::disabled()),
+            forward_auth: Arc::default(),
         }
+    }
+
+    /// Mints service tokens with `service` (default: minting off, no keys).
+    #[must_use]
+    pub fn with_service_tokens(mut self, service: Arc<ServiceTokens>) -> Self {
+        self.service = service;
+        self
+    }
+
+    /// Answers forward-auth as `config` says (default: the `__Host-latch` cookie, no rules,
+    /// no login redirect).
+    #[must_use]
+    pub fn with_forward_auth(mut self, config: ForwardAuthConfig) -> Self {
+        self.forward_auth = Arc::new(config);
+        self
     }
 }
 
@@ -79,6 +103,7 @@ impl axum::extract::FromRef<AppState> for ApiKeys {
         title = "Latch",
         description = "Sessions that are revoked at once, everywhere, and validated faster than a JWT."
     ),
+    paths(forward_auth::check),
     modifiers(&ApiKeyScheme)
 )]
 struct ApiDoc;
@@ -109,6 +134,9 @@ pub fn router_with_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi
         .routes(routes!(api_keys::delete))
         .routes(routes!(one_time::create))
         .routes(routes!(one_time::consume))
+        .routes(routes!(service_tokens::mint))
+        .routes(routes!(service_tokens::list_keys))
+        .routes(routes!(service_tokens::rotate_keys))
         .route_layer(axum::middleware::from_fn_with_state(
             state.api_keys.clone(),
             auth::require_api_key,
@@ -117,7 +145,8 @@ pub fn router_with_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi
     let ops = OpenApiRouter::new()
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
-        .routes(routes!(ops::metrics));
+        .routes(routes!(ops::metrics))
+        .routes(routes!(service_tokens::jwks));
     let (router, api) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(v1)
         .merge(ops)
@@ -136,10 +165,23 @@ pub fn router_with_openapi(state: AppState) -> (Router, utoipa::openapi::OpenApi
                 }
             }),
         )
+        .merge(forward_auth_routes())
         .fallback(|| async { problem::Problem::not_found("route") })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state);
     (router, api)
+}
+
+/// Forward-auth answers any method (proxies send the original one) and needs no API key.
+fn forward_auth_routes() -> Router<AppState> {
+    use axum::routing::any;
+    Router::new()
+        .route("/v1/forward-auth", any(forward_auth::check))
+        .route(
+            "/v1/forward-auth/{*rest}",
+            any(forward_auth::check_prefixed),
+        )
+        .layer(axum::middleware::map_response(no_store))
 }
 
 /// The whole HTTP app.

@@ -1,5 +1,6 @@
 //! Background upkeep: sweep expired sessions in batches, refresh the active-sessions gauge,
-//! and reload API keys (so a key created or revoked on another node takes effect here).
+//! reload API keys (so a key created or revoked on another node takes effect here), and keep
+//! the signing keys on schedule and published.
 
 use std::time::Duration;
 
@@ -39,5 +40,13 @@ pub async fn run_once(state: &AppState) {
     }
     if let Err(e) = state.api_keys.reload(state.latch.store().as_ref()).await {
         tracing::warn!(error = %e, "API key reload failed; keeping the current keys");
+    }
+    let now = state.latch.clock().now();
+    if let Err(e) = state
+        .service
+        .upkeep(state.latch.store().as_ref(), now)
+        .await
+    {
+        tracing::warn!(error = %e, "signing key upkeep failed; will retry");
     }
 }

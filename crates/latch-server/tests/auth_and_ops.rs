@@ -5,16 +5,9 @@ mod common;
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use axum::http::{Method, StatusCode};
-use common::{KEY, app, app_with};
-use latch_core::session::SessionRecord;
-use latch_core::store::{
-    ApiKeyRecord, CreateLimits, Created, Result, Store, StoreError, UserUpdated,
-};
-use latch_core::time::Timestamp;
-use latch_core::token::{SessionId, Verifier};
-use latch_core::user::{User, UserId, UserPatch};
+use common::{KEY, Unreachable, app, app_with};
+use latch_core::user::UserId;
 use serde_json::json;
 
 const SID: &str = "00112233445566778899aabbccddeeff0011";
@@ -63,6 +56,13 @@ fn v1_routes() -> Vec<(Method, String, Option<&'static str>)> {
             "/v1/one-time-tokens/consume".into(),
             Some(r#"{"token":"x","purpose":"p"}"#),
         ),
+        (
+            Method::POST,
+            "/v1/service-tokens".into(),
+            Some(r#"{"token":"x","audience":"a"}"#),
+        ),
+        (Method::GET, "/v1/keys".into(), None),
+        (Method::POST, "/v1/keys/rotate".into(), Some("{}")),
     ]
 }
 
@@ -115,7 +115,7 @@ async fn api_keys_are_created_listed_and_revoked() {
         .await;
     assert_eq!(r.status, StatusCode::OK);
     let list = r.json();
-    assert_eq!(list["configured"], 1);
+    assert_eq!(list["configured"], 2);
     assert_eq!(list["api_keys"][0]["id"], id.as_str());
     assert!(
         !r.body.windows(key.len()).any(|w| w == key.as_bytes()),
@@ -214,7 +214,14 @@ async fn openapi_document_matches_the_routes() {
             (m.to_string(), templ)
         })
         .collect();
-    for p in ["/healthz", "/readyz", "/metrics"] {
+    // ...and the routes without an API key: operations, the JWK Set, forward-auth.
+    for p in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/.well-known/jwks.json",
+        "/v1/forward-auth",
+    ] {
         expected.push(("GET".into(), p.into()));
     }
     expected.sort();
@@ -260,98 +267,6 @@ async fn upkeep_sweeps_expired_sessions() {
     assert_eq!(app.session_count().await, 1);
     let list = app.get("/v1/users/sweep/sessions").await.json();
     assert_eq!(list["sessions"].as_array().unwrap().len(), 1);
-}
-
-/// A store whose backend cannot be reached: every call fails as a network outage would.
-struct Unreachable;
-
-fn down<T>() -> Result<T> {
-    Err(StoreError::Unavailable("connection refused".into()))
-}
-
-#[async_trait]
-impl Store for Unreachable {
-    async fn create_session(
-        &self,
-        _: SessionRecord,
-        _: CreateLimits,
-        _: Timestamp,
-    ) -> Result<Created> {
-        down()
-    }
-    async fn session(&self, _: &SessionId) -> Result<Option<SessionRecord>> {
-        down()
-    }
-    fn touch_session(&self, _: SessionId, _: Timestamp) {}
-    async fn rotate_session(
-        &self,
-        _: &SessionId,
-        _: &Verifier,
-        _: Verifier,
-        _: Timestamp,
-    ) -> Result<Option<SessionRecord>> {
-        down()
-    }
-    async fn delete_session(
-        &self,
-        _: &SessionId,
-        _: Option<&Verifier>,
-    ) -> Result<Option<SessionRecord>> {
-        down()
-    }
-    async fn delete_user_sessions(
-        &self,
-        _: &UserId,
-        _: Option<&SessionId>,
-    ) -> Result<Vec<SessionId>> {
-        down()
-    }
-    async fn user_sessions(&self, _: &UserId, _: Timestamp) -> Result<Vec<SessionRecord>> {
-        down()
-    }
-    async fn user(&self, _: &UserId) -> Result<Option<User>> {
-        down()
-    }
-    async fn update_user(&self, _: &UserId, _: &UserPatch) -> Result<UserUpdated> {
-        down()
-    }
-    async fn sweep_expired(&self, _: Timestamp, _: usize) -> Result<Vec<SessionRecord>> {
-        down()
-    }
-    async fn session_count(&self) -> Result<u64> {
-        down()
-    }
-    async fn insert_one_time(&self, _: latch_core::one_time::OneTimeRecord) -> Result<()> {
-        down()
-    }
-    async fn take_one_time(
-        &self,
-        _: &[u8; 32],
-    ) -> Result<Option<latch_core::one_time::OneTimeRecord>> {
-        down()
-    }
-    async fn insert_api_key(&self, _: ApiKeyRecord) -> Result<()> {
-        down()
-    }
-    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
-        down()
-    }
-    async fn delete_api_key(&self, _: &str) -> Result<bool> {
-        down()
-    }
-    async fn publish_keys(
-        &self,
-        _: &[latch_core::store::PublishedKey],
-        _: Timestamp,
-    ) -> Result<()> {
-        down()
-    }
-    async fn published_keys(&self, _: Timestamp) -> Result<Vec<latch_core::store::PublishedKey>> {
-        down()
-    }
-    async fn ping(&self) -> Result<()> {
-        down()
-    }
 }
 
 #[tokio::test]

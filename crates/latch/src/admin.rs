@@ -2,16 +2,19 @@
 //! embedded store directly, server stopped) or through a running server's HTTP API. Both give
 //! the same JSON, printed as the API answers it (`--json`) or as text.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::anyhow;
 use latch_core::Latch;
+use latch_core::service_token::{Rotation, ServiceTokens};
 use latch_core::store::Store;
-use latch_core::time::SystemClock;
+use latch_core::time::{Clock as _, SystemClock};
 use latch_core::token::SessionId;
 use latch_core::user::{UserId, UserPatch, UserStatus};
-use latch_server::views::{ApiKeyView, NewApiKeyView, SessionList, SessionView, UserView};
+use latch_server::views::{
+    ApiKeyView, KeyList, KeyView, NewApiKeyView, RotationView, SessionList, SessionView, UserView,
+};
 use serde_json::{Value, json};
 
 use crate::cli::Target;
@@ -29,6 +32,8 @@ pub enum Action {
     CreateKey(String),
     ListKeys,
     RevokeKey(String),
+    ListSigningKeys,
+    RotateSigningKeys { immediately: bool },
 }
 
 /// Runs `action` on `target` and prints the result.
@@ -74,9 +79,44 @@ async fn via_data_dir(dir: PathBuf, action: &Action) -> Result<Value, Failure> {
         latch_core::cache::CacheConfig::default(),
         clock,
     );
-    let r = on_engine(&latch, store.as_ref(), action).await;
+    let r = match action {
+        Action::ListSigningKeys | Action::RotateSigningKeys { .. } => {
+            on_keyring(&dir, store.as_ref(), action).await
+        }
+        _ => on_engine(&latch, store.as_ref(), action).await,
+    };
     redb.close().await;
     r
+}
+
+/// Key commands on a data dir: the keyring file, published to the embedded store.
+async fn on_keyring(dir: &Path, store: &dyn Store, action: &Action) -> Result<Value, Failure> {
+    let file = crate::signing::KeyringFile::in_dir(dir);
+    let now = SystemClock.now();
+    let ring = file.load_or_create(now).map_err(Failure::other)?;
+    let service = ServiceTokens::new(
+        latch_core::service_token::ServiceTokenPolicy::default(),
+        ring,
+        Arc::new(file),
+    );
+    if let Action::RotateSigningKeys { immediately } = action {
+        let r = service
+            .rotate(store, now, *immediately)
+            .await
+            .map_err(|e| Failure::other(anyhow!("{e}")))?;
+        let (kid, from, pending) = match r {
+            Rotation::Scheduled { kid, signs_from } => (kid, signs_from, false),
+            Rotation::AlreadyPending { kid, signs_from } => (kid, signs_from, true),
+        };
+        return Ok(json(&RotationView {
+            kid,
+            signs_from: from.to_rfc3339(),
+            already_pending: pending,
+        }));
+    }
+    Ok(json(&KeyList {
+        keys: service.list(now).iter().map(KeyView::of).collect(),
+    }))
 }
 
 async fn on_engine(latch: &Latch, store: &dyn Store, action: &Action) -> Result<Value, Failure> {
@@ -135,6 +175,11 @@ async fn on_engine(latch: &Latch, store: &dyn Store, action: &Action) -> Result<
             }
             Value::Null
         }
+        Action::ListSigningKeys | Action::RotateSigningKeys { .. } => {
+            return Err(Failure::usage(
+                "key commands run on the keyring, not the engine",
+            ));
+        }
     })
 }
 
@@ -179,6 +224,12 @@ async fn via_server(base: &str, action: &Action) -> Result<Value, Failure> {
         Action::CreateKey(name) => ("POST", "/v1/api-keys".into(), Some(json!({"name": name}))),
         Action::ListKeys => ("GET", "/v1/api-keys".into(), None),
         Action::RevokeKey(id) => ("DELETE", format!("/v1/api-keys/{}", encode(id)), None),
+        Action::ListSigningKeys => ("GET", "/v1/keys".into(), None),
+        Action::RotateSigningKeys { immediately } => (
+            "POST",
+            "/v1/keys/rotate".into(),
+            Some(json!({ "immediately": immediately })),
+        ),
     };
     let client = reqwest::Client::new();
     let method: reqwest::Method = method.parse().map_err(|_| Failure::usage("bad method"))?;

@@ -35,6 +35,14 @@ pub enum Command {
     /// Create, list or revoke API keys.
     #[command(name = "api-keys", subcommand)]
     ApiKeys(ApiKeysCommand),
+    /// List or rotate this node's service-token signing keys.
+    ///
+    /// Each node signs service tokens with Ed25519 keys of its own, kept in its data dir
+    /// (signing-keys.json, mode 0600), and publishes their public halves through the store so
+    /// every node's /.well-known/jwks.json lists them all. Keys also rotate by themselves
+    /// (service_tokens.rotate_every_s, 30 days by default).
+    #[command(subcommand)]
+    Keys(KeysCommand),
     /// Measure Latch against JWT verification and write a report (see docs/benchmarks.md).
     ///
     /// Build with `--release` for meaningful numbers. Uses a temporary embedded store.
@@ -146,6 +154,29 @@ pub enum UsersCommand {
         user_id: String,
         /// The roles (none to clear).
         roles: Vec<String>,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// List the signing keys and their schedule (never the private keys).
+    List {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Rotate the signing key without breaking any token.
+    ///
+    /// The new key is published at once and signs after the publish-ahead time (10 minutes by
+    /// default, service_tokens.publish_ahead_s), so verifiers fetch it before they see it; the
+    /// old key stays published until every token it signed has expired.
+    Rotate {
+        /// For a key that may have leaked: sign with the new key now and withdraw every other
+        /// key from the key set at once (tokens they signed stop verifying as soon as
+        /// verifiers refetch the key set).
+        #[arg(long)]
+        immediately: bool,
         #[command(flatten)]
         target: Target,
     },

@@ -5,6 +5,7 @@
 //! - `config`: defaults, TOML file, environment, flags.
 //! - `serve`: `latch serve`.
 //! - `keyfile`: the token key in the data dir.
+//! - `signing`: the service-token signing keyring in the data dir.
 //! - `admin`, `print`: admin commands on a data dir or a running server.
 //! - `exit`: exit codes.
 
@@ -19,6 +20,7 @@ mod exit;
 mod keyfile;
 mod print;
 mod serve;
+mod signing;
 
 use std::process::ExitCode;
 
@@ -27,7 +29,7 @@ use latch_core::token::SessionId;
 use latch_core::user::{UserId, UserStatus};
 
 use crate::admin::Action;
-use crate::cli::{ApiKeysCommand, Cli, Command, SessionsCommand, UsersCommand};
+use crate::cli::{ApiKeysCommand, Cli, Command, KeysCommand, SessionsCommand, UsersCommand};
 use crate::exit::Failure;
 
 fn main() -> ExitCode {
@@ -133,6 +135,11 @@ fn action(c: Command) -> Result<(Action, cli::Target), Failure> {
         Command::ApiKeys(ApiKeysCommand::Revoke { key_id, target }) => {
             (Action::RevokeKey(key_id), target)
         }
+        Command::Keys(KeysCommand::List { target }) => (Action::ListSigningKeys, target),
+        Command::Keys(KeysCommand::Rotate {
+            immediately,
+            target,
+        }) => (Action::RotateSigningKeys { immediately }, target),
     })
 }
 

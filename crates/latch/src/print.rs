@@ -33,6 +33,39 @@ pub fn print(action: &Action, v: &Value, as_json: bool) {
             }
         }
         Action::RevokeKey(id) => println!("revoked API key {id}"),
+        Action::ListSigningKeys => signing_keys(v),
+        Action::RotateSigningKeys { .. } => {
+            if v["already_pending"] == true {
+                println!(
+                    "a rotation is already pending: key {} signs from {}",
+                    s(&v["kid"]),
+                    s(&v["signs_from"])
+                );
+            } else {
+                println!(
+                    "new signing key {}: published now, signs from {}",
+                    s(&v["kid"]),
+                    s(&v["signs_from"])
+                );
+            }
+        }
+    }
+}
+
+fn signing_keys(v: &Value) {
+    println!(
+        "{:<43}  {:<8}  {:<20}  {:<20}  PUBLISHED UNTIL",
+        "KEY ID", "STATE", "SIGNS FROM", "SIGNS UNTIL"
+    );
+    for k in v["keys"].as_array().into_iter().flatten() {
+        println!(
+            "{:<43}  {:<8}  {:<20}  {:<20}  {}",
+            s(&k["kid"]),
+            s(&k["state"]),
+            s(&k["signs_from"]),
+            s(&k["signs_until"]),
+            s(&k["published_until"])
+        );
     }
 }
 

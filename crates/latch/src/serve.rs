@@ -8,6 +8,7 @@ use anyhow::{Context, Result, bail};
 use latch_core::Latch;
 use latch_core::api_key::ApiKeySet;
 use latch_core::metrics::InstrumentedStore;
+use latch_core::service_token::ServiceTokens;
 use latch_core::store::Store;
 use latch_core::time::{Clock, SystemClock};
 use latch_server::{ApiKeys, AppState};
@@ -19,6 +20,7 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use crate::cli::ServeArgs;
 use crate::config::{ServeConfig, StoreChoice};
 use crate::keyfile;
+use crate::signing::KeyringFile;
 
 /// The database file inside the data dir.
 pub const DB_FILE: &str = "latch.redb";
@@ -67,7 +69,10 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(cfg.listen)
         .await
         .with_context(|| format!("cannot listen on {} (in use? try --listen)", cfg.listen))?;
-    let state = AppState::new(latch, api_keys, Some(metrics));
+    let service = service_tokens(&cfg, &latch).await?;
+    let state = AppState::new(latch, api_keys, Some(metrics))
+        .with_service_tokens(service)
+        .with_forward_auth(cfg.forward_auth.clone());
     let upkeep = latch_server::maintenance::spawn(state.clone(), cfg.sweep_interval);
     tracing::info!(
         listen = %listener.local_addr()?,
@@ -147,6 +152,24 @@ impl Backend {
             r.close().await;
         }
     }
+}
+
+/// This node's signing keys from its data dir, on schedule and published before it serves, so
+/// a verifier that fetches the key set finds the key of the first token minted here.
+async fn service_tokens(cfg: &ServeConfig, latch: &Latch) -> Result<Arc<ServiceTokens>> {
+    keyfile::ensure_data_dir(&cfg.data_dir)?;
+    let file = KeyringFile::in_dir(&cfg.data_dir);
+    let ring = file.load_or_create(latch.clock().now())?;
+    let service = Arc::new(ServiceTokens::new(
+        cfg.service_tokens.clone(),
+        ring,
+        Arc::new(file),
+    ));
+    service
+        .upkeep(latch.store().as_ref(), latch.clock().now())
+        .await
+        .context("cannot publish the service-token signing keys")?;
+    Ok(service)
 }
 
 /// With no API key configured anywhere, create one, keep its hash, print it once.

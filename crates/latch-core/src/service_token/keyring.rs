@@ -89,6 +89,11 @@ impl KeyEntry {
         &self.key
     }
 
+    /// The public key.
+    pub fn verifying_key(&self) -> ed25519_dalek::VerifyingKey {
+        self.key.verifying_key()
+    }
+
     /// The public key as a JWK.
     pub fn jwk(&self) -> Jwk {
         Jwk::ed25519(&self.key.verifying_key())

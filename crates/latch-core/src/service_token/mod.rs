@@ -192,16 +192,13 @@ impl ServiceTokens {
         }
     }
 
-    /// Minting switched off (no audiences) with a fresh in-memory key.
-    ///
-    /// # Errors
-    /// [`RandomError`].
-    pub fn disabled(now: Timestamp) -> Result<Self, RandomError> {
-        Ok(Self::new(
+    /// Minting switched off: no audiences and no keys.
+    pub fn disabled() -> Self {
+        Self::new(
             ServiceTokenPolicy::default(),
-            Keyring::first(now)?,
+            Keyring::default(),
             Arc::new(Ephemeral),
-        ))
+        )
     }
 
     /// The policy in force.

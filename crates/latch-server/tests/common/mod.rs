@@ -4,6 +4,15 @@
 
 use std::sync::{Arc, OnceLock};
 
+use async_trait::async_trait;
+use latch_core::session::SessionRecord;
+use latch_core::store::{
+    ApiKeyRecord, CreateLimits, Created, PublishedKey, Result, StoreError, UserUpdated,
+};
+use latch_core::time::Timestamp;
+use latch_core::token::{SessionId, Verifier};
+use latch_core::user::{User, UserId, UserPatch};
+
 use axum::Router;
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -21,6 +30,8 @@ use serde_json::Value;
 use tower::ServiceExt;
 
 pub const KEY: &str = "test-api-key-0123456789abcdef-0123456789";
+/// A second configured key (`config:2`), for per-key rules.
+pub const KEY2: &str = "second-test-api-key-0123456789abcdef-01";
 
 /// The process-wide metrics recorder (one may be installed per process).
 pub fn metrics() -> PrometheusHandle {
@@ -50,7 +61,7 @@ pub fn app_with_clock(store: Arc<dyn Store>, clock: Arc<dyn latch_core::time::Cl
     ));
     let state = AppState::new(
         latch,
-        ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned()]).unwrap()),
+        ApiKeys::new(ApiKeySet::from_config(&[KEY.to_owned(), KEY2.to_owned()]).unwrap()),
         Some(handle),
     );
     App {
@@ -105,6 +116,32 @@ impl Answer {
 }
 
 impl App {
+    /// The same app with its state changed (service tokens, forward-auth settings).
+    pub fn configure(self, f: impl FnOnce(AppState) -> AppState) -> Self {
+        let state = f(self.state);
+        Self {
+            router: latch_server::router(state.clone()),
+            state,
+        }
+    }
+    /// Sets a user's roles.
+    pub async fn set_roles(&self, user: &str, roles: &[&str]) {
+        let a = self
+            .call(
+                Method::PUT,
+                &format!("/v1/users/{user}"),
+                Some(KEY),
+                Some(&serde_json::json!({ "roles": roles }).to_string()),
+            )
+            .await;
+        assert_eq!(
+            a.status,
+            StatusCode::OK,
+            "{}",
+            String::from_utf8_lossy(&a.body)
+        );
+    }
+
     pub async fn call(
         &self,
         method: Method,
@@ -170,5 +207,93 @@ impl App {
 
     pub async fn session_count(&self) -> u64 {
         self.state.latch.store().session_count().await.unwrap()
+    }
+}
+
+/// A store whose backend cannot be reached: every call fails as a network outage would.
+pub struct Unreachable;
+
+fn down<T>() -> Result<T> {
+    Err(StoreError::Unavailable("connection refused".into()))
+}
+
+#[async_trait]
+impl Store for Unreachable {
+    async fn create_session(
+        &self,
+        _: SessionRecord,
+        _: CreateLimits,
+        _: Timestamp,
+    ) -> Result<Created> {
+        down()
+    }
+    async fn session(&self, _: &SessionId) -> Result<Option<SessionRecord>> {
+        down()
+    }
+    fn touch_session(&self, _: SessionId, _: Timestamp) {}
+    async fn rotate_session(
+        &self,
+        _: &SessionId,
+        _: &Verifier,
+        _: Verifier,
+        _: Timestamp,
+    ) -> Result<Option<SessionRecord>> {
+        down()
+    }
+    async fn delete_session(
+        &self,
+        _: &SessionId,
+        _: Option<&Verifier>,
+    ) -> Result<Option<SessionRecord>> {
+        down()
+    }
+    async fn delete_user_sessions(
+        &self,
+        _: &UserId,
+        _: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>> {
+        down()
+    }
+    async fn user_sessions(&self, _: &UserId, _: Timestamp) -> Result<Vec<SessionRecord>> {
+        down()
+    }
+    async fn user(&self, _: &UserId) -> Result<Option<User>> {
+        down()
+    }
+    async fn update_user(&self, _: &UserId, _: &UserPatch) -> Result<UserUpdated> {
+        down()
+    }
+    async fn sweep_expired(&self, _: Timestamp, _: usize) -> Result<Vec<SessionRecord>> {
+        down()
+    }
+    async fn session_count(&self) -> Result<u64> {
+        down()
+    }
+    async fn insert_one_time(&self, _: latch_core::one_time::OneTimeRecord) -> Result<()> {
+        down()
+    }
+    async fn take_one_time(
+        &self,
+        _: &[u8; 32],
+    ) -> Result<Option<latch_core::one_time::OneTimeRecord>> {
+        down()
+    }
+    async fn insert_api_key(&self, _: ApiKeyRecord) -> Result<()> {
+        down()
+    }
+    async fn api_keys(&self) -> Result<Vec<ApiKeyRecord>> {
+        down()
+    }
+    async fn delete_api_key(&self, _: &str) -> Result<bool> {
+        down()
+    }
+    async fn publish_keys(&self, _: &[PublishedKey], _: Timestamp) -> Result<()> {
+        down()
+    }
+    async fn published_keys(&self, _: Timestamp) -> Result<Vec<PublishedKey>> {
+        down()
+    }
+    async fn ping(&self) -> Result<()> {
+        down()
     }
 }

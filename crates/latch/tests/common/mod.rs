@@ -45,7 +45,22 @@ impl Server {
         Self::start_args(data_dir, with_key, config, &[])
     }
 
+    /// Starts `latch serve` with `LATCH_API_KEYS=KEY` and these environment variables.
+    pub fn start_env(data_dir: &Path, env: &[(&str, &str)]) -> Self {
+        Self::spawn(data_dir, true, None, &[], env)
+    }
+
     fn start_args(data_dir: &Path, with_key: bool, config: Option<&Path>, extra: &[&str]) -> Self {
+        Self::spawn(data_dir, with_key, config, extra, &[])
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        with_key: bool,
+        config: Option<&Path>,
+        extra: &[&str],
+        env: &[(&str, &str)],
+    ) -> Self {
         let port = free_port();
         let mut cmd = Command::new(bin());
         cmd.args([
@@ -66,6 +81,9 @@ impl Server {
             cmd.arg("--config").arg(c);
         }
         cmd.args(extra);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         let child = cmd.spawn().unwrap();
         let s = Self {
             child,

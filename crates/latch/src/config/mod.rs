@@ -12,6 +12,8 @@ use serde::Deserialize;
 
 use crate::cli::ServeArgs;
 
+mod service;
+
 /// The default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7600";
 /// The default data dir.
@@ -35,6 +37,10 @@ pub struct FileConfig {
     embedded: EmbeddedConfig,
     #[serde(default)]
     redis: RedisConfig,
+    #[serde(default)]
+    service_tokens: service::ServiceTokensFile,
+    #[serde(default)]
+    forward_auth: service::ForwardAuthFile,
     sweep_interval_s: Option<u64>,
 }
 
@@ -105,6 +111,8 @@ pub struct ServeConfig {
     pub cache: CacheConfig,
     pub sweep_interval: Duration,
     pub store: StoreChoice,
+    pub service_tokens: latch_core::service_token::ServiceTokenPolicy,
+    pub forward_auth: latch_server::ForwardAuthConfig,
 }
 
 impl ServeConfig {
@@ -130,6 +138,9 @@ impl ServeConfig {
                 feed,
             }
         };
+        let audiences = std::env::var("LATCH_SERVICE_AUDIENCES").ok();
+        let service_tokens = service::service_tokens(&file.service_tokens, audiences.as_deref())?;
+        let forward_auth = service::forward_auth(&file.forward_auth, &service_tokens)?;
         let api_keys = match std::env::var("LATCH_API_KEYS") {
             Ok(v) => split_keys(&v),
             Err(_) => file.api_keys.clone().unwrap_or_default(),
@@ -149,6 +160,8 @@ impl ServeConfig {
             cache: cache(&file.cache),
             sweep_interval: Duration::from_secs(file.sweep_interval_s.unwrap_or(60).max(1)),
             store,
+            service_tokens,
+            forward_auth,
         })
     }
 }

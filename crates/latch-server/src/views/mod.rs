@@ -315,3 +315,6 @@ pub struct ConsumedView {
     /// Its purpose.
     pub purpose: String,
 }
+
+mod service;
+pub use service::*;
