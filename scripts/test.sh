@@ -12,8 +12,9 @@ cd "$(dirname "$0")/.."
 need_root() { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
-# System packages the tests use: real Redis servers for the Redis store and multi-node tests.
-PACKAGES=(redis-server redis-tools)
+# System packages the tests use: real Redis servers for the Redis store and multi-node tests,
+# real nginx and Caddy in front of Latch for the forward-auth tests.
+PACKAGES=(redis-server redis-tools nginx caddy)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

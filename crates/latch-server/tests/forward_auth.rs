@@ -74,7 +74,7 @@ async fn an_active_session_gets_identity_headers_from_cookie_or_bearer() {
         assert_eq!(r.header("x-latch-user"), Some("ada@example.com"));
         assert_eq!(r.header("x-latch-roles"), Some("admin,ops"));
         assert_eq!(r.header("x-latch-session"), session["id"].as_str());
-        assert_eq!(r.header("x-latch-jwt"), None);
+        assert_eq!(r.header("x-latch-jwt"), Some(""));
         assert_eq!(r.header("cache-control"), Some("no-store"));
         assert!(r.body.is_empty());
     }
@@ -138,10 +138,12 @@ async fn client_sent_identity_headers_are_ignored() {
             ("x-latch-user", "root"),
             ("x-latch-roles", "admin"),
             ("x-latch-session", "00"),
+            ("x-latch-jwt", "forged"),
         ],
     )
     .await;
     assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.header("x-latch-jwt"), Some(""));
     assert_eq!(r.header("x-latch-user"), Some("di"));
     assert_eq!(r.header("x-latch-roles"), Some(""));
     // And a role claimed by a header grants nothing.

@@ -33,7 +33,7 @@ pub const USER_HEADER: HeaderName = HeaderName::from_static("x-latch-user");
 pub const ROLES_HEADER: HeaderName = HeaderName::from_static("x-latch-roles");
 /// The session id (never the token).
 pub const SESSION_HEADER: HeaderName = HeaderName::from_static("x-latch-session");
-/// A service token for the upstream, when configured.
+/// A service token for the upstream when configured; empty otherwise.
 pub const JWT_HEADER: HeaderName = HeaderName::from_static("x-latch-jwt");
 
 /// How forward-auth decides, configured by the binary.
@@ -143,16 +143,16 @@ async fn decide(
     let mut r = StatusCode::OK.into_response();
     let h = r.headers_mut();
     identity_headers(h, user, &active.record().id.to_string());
-    if let Some(aud) = &fa.service_token_audience {
-        match app.service.mint(&active, aud, app.latch.clock().now()) {
-            Ok(m) => {
-                if let Ok(v) = HeaderValue::from_str(&m.jwt) {
-                    h.insert(JWT_HEADER, v);
-                }
-            }
+    // Always sent, empty when no audience is configured: proxies that copy headers from this
+    // answer (Envoy, Caddy) then overwrite a client's own X-Latch-Jwt instead of passing it.
+    let jwt = match &fa.service_token_audience {
+        Some(aud) => match app.service.mint(&active, aud, app.latch.clock().now()) {
+            Ok(m) => HeaderValue::from_str(&m.jwt).ok(),
             Err(e) => return super::service_tokens::mint_problem(e).into_response(),
-        }
-    }
+        },
+        None => None,
+    };
+    h.insert(JWT_HEADER, jwt.unwrap_or(HeaderValue::from_static("")));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     outcome("allowed");
     r
