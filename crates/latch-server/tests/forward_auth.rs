@@ -6,35 +6,15 @@ mod common;
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::http::{Method, Request, StatusCode};
+use axum::http::{Method, StatusCode};
 use common::{Answer, App, Unreachable, app, app_with};
-use http_body_util::BodyExt;
 use latch_core::service_token::{Ephemeral, Keyring, ServiceTokenPolicy, ServiceTokens};
 use latch_server::{ForwardAuthConfig, RoleRule};
 use serde_json::json;
-use tower::ServiceExt;
 
 /// A request to forward-auth with the given headers; no API key.
 async fn ask(app: &App, method: Method, uri: &str, headers: &[(&str, &str)]) -> Answer {
-    let mut b = Request::builder().method(method).uri(uri);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let r = app
-        .router
-        .clone()
-        .oneshot(b.body(Body::empty()).unwrap())
-        .await
-        .unwrap();
-    let status = r.status();
-    let headers = r.headers().clone();
-    let body = r.into_body().collect().await.unwrap().to_bytes().to_vec();
-    Answer {
-        status,
-        headers,
-        body,
-    }
+    app.request(method, uri, headers, None).await
 }
 
 async fn get(app: &App, uri: &str, headers: &[(&str, &str)]) -> Answer {

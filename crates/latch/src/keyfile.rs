@@ -28,7 +28,8 @@ pub fn load_or_create(data_dir: &Path) -> Result<TokenKey> {
     }
 }
 
-fn open_new(path: &Path) -> std::io::Result<fs::File> {
+/// Creates `path` (mode 0600) for writing; fails if it exists.
+pub fn open_new(path: &Path) -> std::io::Result<fs::File> {
     let mut o = OpenOptions::new();
     o.write(true).create_new(true);
     #[cfg(unix)]
@@ -36,7 +37,8 @@ fn open_new(path: &Path) -> std::io::Result<fs::File> {
     o.open(path)
 }
 
-fn read(path: &Path) -> Result<TokenKey> {
+/// Refuses a secret file that other users may read, saying how to fix it.
+pub fn check_private(path: &Path) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -50,6 +52,11 @@ fn read(path: &Path) -> Result<TokenKey> {
             );
         }
     }
+    Ok(())
+}
+
+fn read(path: &Path) -> Result<TokenKey> {
+    check_private(path)?;
     let mut bytes = Vec::new();
     fs::File::open(path)
         .and_then(|mut f| f.read_to_end(&mut bytes))

@@ -3,11 +3,11 @@
 //! Replaced atomically: written to a temporary file, fsynced, renamed over, directory fsynced;
 //! a crash leaves the old ring or the new one, never half of either.
 
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::io::{ErrorKind, Write};
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use latch_core::service_token::{Keyring, KeyringSink};
 use latch_core::time::Timestamp;
 
@@ -32,7 +32,7 @@ impl KeyringFile {
     pub fn load_or_create(&self, now: Timestamp) -> Result<Keyring> {
         match fs::read_to_string(&self.path) {
             Ok(text) => {
-                check_private(&self.path)?;
+                crate::keyfile::check_private(&self.path)?;
                 Keyring::from_file(&text).with_context(|| {
                     format!(
                         "{} is damaged; restore it from backup, or move it away to start with a new signing key",
@@ -56,11 +56,7 @@ impl KeyringSink for KeyringFile {
     fn save(&self, ring: &Keyring) -> std::io::Result<()> {
         let tmp = self.path.with_extension("json.tmp");
         let _ = fs::remove_file(&tmp);
-        let mut o = OpenOptions::new();
-        o.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o.open(&tmp)?;
+        let mut f = crate::keyfile::open_new(&tmp)?;
         f.write_all(ring.to_file().as_bytes())?;
         f.sync_all()?;
         drop(f);
@@ -70,23 +66,6 @@ impl KeyringSink for KeyringFile {
         }
         Ok(())
     }
-}
-
-fn check_private(path: &Path) -> Result<()> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = fs::metadata(path)?.permissions().mode();
-        if mode & 0o077 != 0 {
-            bail!(
-                "{} is readable by other users (mode {:o}); run `chmod 600 {}` and start again",
-                path.display(),
-                mode & 0o777,
-                path.display()
-            );
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

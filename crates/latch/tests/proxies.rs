@@ -154,19 +154,9 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-async fn create(c: &reqwest::Client, latch: &str, user: &str) -> (String, String) {
-    let r = c
-        .post(format!("{latch}/v1/sessions"))
-        .bearer_auth(KEY)
-        .json(&json!({ "user_id": user }))
-        .send()
-        .await
-        .unwrap();
-    let v: Value = r.json().await.unwrap();
-    (
-        v["token"].as_str().unwrap().to_owned(),
-        v["session"]["id"].as_str().unwrap().to_owned(),
-    )
+async fn create(latch: &str, user: &str) -> (String, String) {
+    let (token, session) = common::create_session(latch, user).await;
+    (token, session["id"].as_str().unwrap().to_owned())
 }
 
 async fn api(c: &reqwest::Client, latch: &str, method: &str, path: &str, body: Value) {
@@ -232,7 +222,7 @@ async fn nginx_forwards_identity_and_refuses_right_after_logout() {
     let (app, seen) = upstream().await;
     let (_nginx, port) = nginx(dir.path(), &latch.url, app);
     let c = client();
-    let (token, sid) = create(&c, &latch.url, "ada@example.com").await;
+    let (token, sid) = create(&latch.url, "ada@example.com").await;
 
     let r = through(&c, port, "/hello", Some(&token)).await;
     assert_eq!(r.status(), 200);
@@ -291,18 +281,7 @@ async fn nginx_forwards_identity_and_refuses_right_after_logout() {
     assert_eq!(seen.lock().unwrap().len(), before);
 
     // Logout: the very next request through nginx is refused.
-    api(
-        &c,
-        &latch.url,
-        "POST",
-        "/v1/sessions/revoke",
-        json!({ "token": token }),
-    )
-    .await;
-    assert_eq!(
-        through(&c, port, "/hello", Some(&token)).await.status(),
-        401
-    );
+    logout_refuses_the_next_request(&c, &latch.url, port, &token).await;
     assert_eq!(seen.lock().unwrap().len(), before);
 }
 
@@ -315,7 +294,7 @@ async fn nginx_answers_503_while_the_store_is_down() {
     let (app, _seen) = upstream().await;
     let (_nginx, port) = nginx(dir.path(), &latch.url, app);
     let c = client();
-    let (token, _) = create(&c, &latch.url, "bo").await;
+    let (token, _) = create(&latch.url, "bo").await;
     assert_eq!(through(&c, port, "/", Some(&token)).await.status(), 200);
     redis.stop();
     // Until the node notices, it may still answer from a healthy cache (200); once it does, it
@@ -347,7 +326,7 @@ async fn caddy_forwards_identity_and_strips_client_headers() {
     let (app, seen) = upstream().await;
     let (_caddy, port) = caddy(dir.path(), &latch.url, app);
     let c = client();
-    let (token, sid) = create(&c, &latch.url, "zoë").await;
+    let (token, sid) = create(&latch.url, "zoë").await;
     let r = through(&c, port, "/hello", Some(&token)).await;
     assert_eq!(r.status(), 200);
     let h = last_identity(&seen);
@@ -357,17 +336,19 @@ async fn caddy_forwards_identity_and_strips_client_headers() {
     assert!(h["x-latch-jwt"].as_str().unwrap().starts_with("eyJ"));
     let before = seen.lock().unwrap().len();
     assert_eq!(through(&c, port, "/hello", None).await.status(), 401);
+    logout_refuses_the_next_request(&c, &latch.url, port, &token).await;
+    assert_eq!(seen.lock().unwrap().len(), before);
+}
+
+/// `POST /v1/sessions/revoke`, then the very next request through the proxy is 401.
+async fn logout_refuses_the_next_request(c: &reqwest::Client, latch: &str, port: u16, token: &str) {
     api(
-        &c,
-        &latch.url,
+        c,
+        latch,
         "POST",
         "/v1/sessions/revoke",
         json!({ "token": token }),
     )
     .await;
-    assert_eq!(
-        through(&c, port, "/hello", Some(&token)).await.status(),
-        401
-    );
-    assert_eq!(seen.lock().unwrap().len(), before);
+    assert_eq!(through(c, port, "/hello", Some(token)).await.status(), 401);
 }

@@ -6,9 +6,9 @@ mod common;
 
 use std::process::{Command, Output};
 
-use common::{KEY, Server, bin};
+use common::{KEY, Server, bin, create_session, mint};
 use latch_verify::remote::RemoteVerifier;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn latch(args: &[&str]) -> Output {
     Command::new(bin())
@@ -29,39 +29,14 @@ fn keys(args: &[&str]) -> Vec<Value> {
     v["keys"].as_array().unwrap().clone()
 }
 
-async fn mint(c: &reqwest::Client, url: &str, token: &str) -> String {
-    let r = c
-        .post(format!("{url}/v1/service-tokens"))
-        .bearer_auth(KEY)
-        .json(&json!({"token": token, "audience": "billing"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    r.json::<Value>().await.unwrap()["jwt"]
-        .as_str()
-        .unwrap()
-        .to_owned()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tokens_verify_from_the_jwks_url_and_keys_rotate_and_persist() {
     let dir = tempfile::tempdir().unwrap();
     let env = [("LATCH_SERVICE_AUDIENCES", "billing,search")];
     let mut server = Server::start_env(dir.path(), &env);
     let c = reqwest::Client::new();
-    let r = c
-        .post(format!("{}/v1/sessions", server.url))
-        .bearer_auth(KEY)
-        .json(&json!({"user_id": "ada"}))
-        .send()
-        .await
-        .unwrap();
-    let token = r.json::<Value>().await.unwrap()["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let jwt = mint(&c, &server.url, &token).await;
+    let (token, _) = create_session(&server.url, "ada").await;
+    let jwt = mint(&server.url, &token, "billing").await;
     let jwks_url = format!("{}/.well-known/jwks.json", server.url);
     let verifier = RemoteVerifier::new(&jwks_url, "latch", "billing").unwrap();
     assert_eq!(verifier.verify(&jwt).await.unwrap().sub, "ada");
@@ -94,7 +69,12 @@ async fn tokens_verify_from_the_jwks_url_and_keys_rotate_and_persist() {
     assert_eq!(doc["keys"].as_array().unwrap().len(), 2);
     // Tokens minted before and after the rotation both verify.
     assert!(verifier.verify(&jwt).await.is_ok());
-    assert!(verifier.verify(&mint(&c, &url, &token).await).await.is_ok());
+    assert!(
+        verifier
+            .verify(&mint(&url, &token, "billing").await)
+            .await
+            .is_ok()
+    );
 
     // The keyring is in the data dir, owner-only, and survives a restart.
     #[cfg(unix)]

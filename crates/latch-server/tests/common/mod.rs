@@ -149,9 +149,23 @@ impl App {
         key: Option<&str>,
         body: Option<&str>,
     ) -> Answer {
+        let auth = key.map(|k| format!("Bearer {k}"));
+        let headers: Vec<(&str, &str)> =
+            auth.iter().map(|a| ("authorization", a.as_str())).collect();
+        self.request(method, uri, &headers, body).await
+    }
+
+    /// A request with these headers (and a JSON body, if given).
+    pub async fn request(
+        &self,
+        method: Method,
+        uri: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Answer {
         let mut b = Request::builder().method(method).uri(uri);
-        if let Some(k) = key {
-            b = b.header("authorization", format!("Bearer {k}"));
+        for (k, v) in headers {
+            b = b.header(*k, *v);
         }
         let req = match body {
             Some(s) => b

@@ -125,3 +125,34 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Creates a session for `user` through the API; its token and session.
+pub async fn create_session(url: &str, user: &str) -> (String, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/sessions"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({ "user_id": user }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    (
+        v["token"].as_str().unwrap().to_owned(),
+        v["session"].clone(),
+    )
+}
+
+/// Mints a service token for `audience` from `token` through the API.
+pub async fn mint(url: &str, token: &str, audience: &str) -> String {
+    let r = reqwest::Client::new()
+        .post(format!("{url}/v1/service-tokens"))
+        .bearer_auth(KEY)
+        .json(&serde_json::json!({ "token": token, "audience": audience }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["jwt"].as_str().unwrap().to_owned()
+}
