@@ -17,8 +17,9 @@ pip_install() {
 }
 
 # System packages the tests use: real Redis servers for the Redis store and multi-node tests,
-# real nginx and Caddy in front of Latch for the forward-auth tests.
-PACKAGES=(redis-server redis-tools nginx caddy)
+# real nginx and Caddy in front of Latch for the forward-auth tests, PostgreSQL for the bench's
+# database-sessions row (the bench starts its own server from these binaries).
+PACKAGES=(redis-server redis-tools nginx caddy postgresql)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

@@ -1,7 +1,7 @@
-//! HTTP throughput of one node: `POST /v1/sessions/validate` on the real router over a real
-//! loopback listener, with the near-cache and without it, against an axum endpoint that reads
-//! the same body and answers a constant, driven by one Rust load generator (keep-alive clients)
-//! in the same process and run.
+//! HTTP throughput of one node over a real loopback listener, driven by one Rust load generator
+//! (keep-alive clients) in the same process and run: `POST /v1/sessions/validate` and
+//! `GET /v1/forward-auth` on the real router, against an axum endpoint that reads the same
+//! body and answers a constant.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,19 +18,52 @@ const KEY: &str = "bench-api-key-0123456789abcdef0123456789";
 /// Concurrent keep-alive clients.
 pub const CLIENTS: usize = 32;
 
-/// Requests per second, each configuration measured the same way.
+/// One endpoint's throughput.
 #[derive(Debug, Serialize)]
+pub struct HttpRow {
+    /// What was measured.
+    pub name: String,
+    /// Requests per second.
+    pub rps: f64,
+}
+
+/// Requests per second, each endpoint measured the same way.
+#[derive(Debug, Default, Serialize)]
 pub struct HttpReport {
-    /// An axum handler that reads the body and answers a constant.
-    pub noop_rps: f64,
-    /// Latch validate, sessions answered from the near-cache.
-    pub cached_rps: f64,
-    /// Latch validate, near-cache off: every validation reads Redis.
-    pub uncached_rps: f64,
+    /// The reference first (the axum no-op), then each Latch endpoint.
+    pub rows: Vec<HttpRow>,
     /// Concurrent clients.
     pub clients: usize,
-    /// Seconds per configuration.
+    /// Seconds per endpoint.
     pub seconds: f64,
+}
+
+impl HttpReport {
+    /// The no-op's requests per second.
+    pub fn noop_rps(&self) -> f64 {
+        self.rows.first().map_or(0.0, |r| r.rps)
+    }
+}
+
+/// How an endpoint is called.
+#[derive(Clone, Copy, Debug)]
+pub enum Call {
+    /// `POST /v1/sessions/validate` with the token in the body and the API key.
+    Validate,
+    /// `GET /v1/forward-auth` with the token in the session cookie, no API key.
+    ForwardAuth,
+}
+
+/// An endpoint to load: a label, a base URL, how to call it, and the token.
+pub struct Target {
+    /// For the report.
+    pub name: String,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// What to send.
+    pub call: Call,
+    /// An active session token there.
+    pub token: String,
 }
 
 /// Serves `app` on a loopback port; its base URL.
@@ -43,7 +76,7 @@ async fn serve(app: axum::Router) -> Result<String, Error> {
     Ok(url)
 }
 
-/// The router of a node whose engine is `latch`.
+/// Serves the real router of a node whose engine is `latch`.
 pub async fn latch_node(latch: Arc<Latch>) -> Result<String, Error> {
     let state = AppState::new(
         latch,
@@ -53,7 +86,8 @@ pub async fn latch_node(latch: Arc<Latch>) -> Result<String, Error> {
     serve(latch_server::router(state)).await
 }
 
-async fn noop_node() -> Result<String, Error> {
+/// Serves an axum handler that reads the body and answers a constant.
+pub async fn noop_node() -> Result<String, Error> {
     let app = axum::Router::new().route(
         "/v1/sessions/validate",
         axum::routing::post(|body: axum::body::Bytes| async move {
@@ -64,31 +98,36 @@ async fn noop_node() -> Result<String, Error> {
     serve(app).await
 }
 
-/// Requests per second of `POST {base}/v1/sessions/validate` with `token`, over `secs`.
-async fn load(base: &str, token: &str, secs: f64) -> Result<f64, Error> {
+/// Requests per second of `t`, over `secs`.
+async fn load(t: &Target, secs: f64) -> Result<f64, Error> {
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(CLIENTS)
         .build()?;
-    let url = format!("{base}/v1/sessions/validate");
-    let body = format!(r#"{{"token":"{token}"}}"#);
     let done = Arc::new(AtomicU64::new(0));
     let start = Instant::now();
     let deadline = start + Duration::from_secs_f64(secs);
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
-        let (client, url, body, done) =
-            (client.clone(), url.clone(), body.clone(), Arc::clone(&done));
+        let req = match t.call {
+            Call::Validate => client
+                .post(format!("{}/v1/sessions/validate", t.base))
+                .bearer_auth(KEY)
+                .header("content-type", "application/json")
+                .body(format!(r#"{{"token":"{}"}}"#, t.token)),
+            Call::ForwardAuth => client
+                .get(format!("{}/v1/forward-auth", t.base))
+                .header("cookie", format!("__Host-latch={}", t.token)),
+        }
+        .build()?;
+        let (client, done) = (client.clone(), Arc::clone(&done));
         tasks.push(tokio::spawn(async move {
             while Instant::now() < deadline {
-                let r = client
-                    .post(&url)
-                    .bearer_auth(KEY)
-                    .header("content-type", "application/json")
-                    .body(body.clone())
-                    .send()
-                    .await?;
+                let req = req.try_clone().ok_or("the request body cannot be cloned")?;
+                let r = client.execute(req).await?;
                 if !r.status().is_success() {
-                    return Err::<(), Error>(format!("validate answered {}", r.status()).into());
+                    return Err::<(), Error>(
+                        format!("the endpoint answered {}", r.status()).into(),
+                    );
                 }
                 let _ = r.bytes().await?;
                 done.fetch_add(1, Ordering::Relaxed);
@@ -102,26 +141,22 @@ async fn load(base: &str, token: &str, secs: f64) -> Result<f64, Error> {
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Measures the three configurations; `cached` has a healthy feed, `uncached` a cache that is
-/// distrusted (no feed), and `token` is active on both.
-pub async fn run(
-    cached: Arc<Latch>,
-    uncached: Arc<Latch>,
-    token: &str,
-    quick: bool,
-) -> Result<HttpReport, Error> {
-    let secs = if quick { 1.0 } else { 5.0 };
-    let noop = noop_node().await?;
-    let with = latch_node(cached).await?;
-    let without = latch_node(uncached).await?;
-    // Warm-up: connections, the cache.
-    for base in [&noop, &with, &without] {
-        load(base, token, 0.2).await?;
+/// Loads each target in turn after a warm-up (connections, caches); the first target is the
+/// reference.
+pub async fn run(targets: &[Target], quick: bool) -> Result<HttpReport, Error> {
+    let secs = if quick { 0.5 } else { 5.0 };
+    for t in targets {
+        load(t, 0.1).await?;
+    }
+    let mut rows = Vec::with_capacity(targets.len());
+    for t in targets {
+        rows.push(HttpRow {
+            name: t.name.clone(),
+            rps: load(t, secs).await?,
+        });
     }
     Ok(HttpReport {
-        noop_rps: load(&noop, token, secs).await?,
-        cached_rps: load(&with, token, secs).await?,
-        uncached_rps: load(&without, token, secs).await?,
+        rows,
         clients: CLIENTS,
         seconds: secs,
     })

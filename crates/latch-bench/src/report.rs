@@ -1,35 +1,127 @@
-//! The report: markdown for people, JSON for tools.
+//! The report: markdown for people, JSON for tools, SVG charts for both, and a table that says
+//! plainly which targets were met and which were missed.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
+use crate::chart::{self, Bar};
 use crate::measure::Stats;
+
+/// Which family an approach belongs to (for the charts' colours).
+#[derive(Clone, Copy, Debug, Eq, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Group {
+    /// Self-contained JWTs.
+    Jwt,
+    /// Server-side sessions in a relational database.
+    Database,
+    /// Server-side sessions in Redis, one read per request.
+    Redis,
+    /// Latch.
+    Latch,
+}
+
+impl Group {
+    fn color(self) -> &'static str {
+        match self {
+            Self::Jwt => "#d9822b",
+            Self::Database => "#7a6fbf",
+            Self::Redis => "#c23b3b",
+            Self::Latch => "#2b8a3e",
+        }
+    }
+}
 
 /// One compared approach.
 #[derive(Debug, Serialize)]
 pub struct Row {
     /// What was measured.
     pub name: String,
+    /// Its family.
+    pub group: Group,
     /// Its latency.
     pub stats: Stats,
-    /// Median relative to the reference row's median.
+    /// Median relative to the table's reference row (set when the table is printed).
     pub ratio: f64,
-    /// The credential's size in bytes.
-    pub token_bytes: usize,
+    /// The credential's size in bytes, where there is one.
+    pub token_bytes: Option<usize>,
 }
 
 impl Row {
-    /// A row with its ratio to `base_median_ns`.
-    pub fn new(name: &str, stats: Stats, base_median_ns: f64, token_bytes: usize) -> Self {
+    /// A row; its ratio is filled in against the table's reference.
+    pub fn new(name: &str, group: Group, stats: Stats, token_bytes: Option<usize>) -> Self {
         Self {
             name: name.into(),
+            group,
             stats,
-            ratio: stats.median_ns / base_median_ns.max(f64::MIN_POSITIVE),
+            ratio: 1.0,
             token_bytes,
         }
     }
+}
+
+/// How soon an approach stops honouring a revoked credential or a removed role.
+#[derive(Debug, Serialize)]
+pub struct Freshness {
+    /// The approach.
+    pub approach: String,
+    /// Its family.
+    pub group: Group,
+    /// Revocation: (seconds, p99 seconds if measured, how it was obtained).
+    pub revoke: Delay,
+    /// A removed role: the same.
+    pub demote: Delay,
+}
+
+/// A delay, measured or given by the design.
+#[derive(Debug, Serialize)]
+pub struct Delay {
+    /// The typical delay (p50 when measured), seconds.
+    pub seconds: f64,
+    /// The p99 when measured, seconds.
+    pub p99: Option<f64>,
+    /// What the figure is.
+    pub how: String,
+}
+
+impl Delay {
+    fn measured((p50, p99): (f64, f64), how: &str) -> Self {
+        Self {
+            seconds: p50 / 1e6,
+            p99: Some(p99 / 1e6),
+            how: how.into(),
+        }
+    }
+
+    fn by_design(seconds: f64, how: &str) -> Self {
+        Self {
+            seconds,
+            p99: None,
+            how: how.into(),
+        }
+    }
+
+    fn text(&self) -> String {
+        match self.p99 {
+            Some(p) => format!("p50 {}, p99 {} ({})", secs(self.seconds), secs(p), self.how),
+            None => format!("{} ({})", secs(self.seconds), self.how),
+        }
+    }
+}
+
+/// A performance target and whether this run met it.
+#[derive(Debug, Serialize)]
+pub struct Target {
+    /// What is measured.
+    pub what: String,
+    /// The target, as DESIGN.md states it.
+    pub target: String,
+    /// This run's figure.
+    pub measured: String,
+    /// Met or missed.
+    pub met: bool,
 }
 
 /// Everything measured in one run.
@@ -41,10 +133,24 @@ pub struct Report {
     pub cpus: usize,
     /// One validation per approach; ratios against HS256.
     pub validation: Vec<Row>,
-    /// (concurrent clients, durable creates per second).
-    pub creates: Vec<(usize, f64)>,
+    /// Service tokens: minting and verifying.
+    pub service_tokens: Vec<Row>,
+    /// One node refusing what it just revoked or demoted.
+    pub one_node: Option<crate::sections::OneNode>,
+    /// PostgreSQL sessions, if a server could be started or was given.
+    pub postgres: Option<crate::pg_section::PgReport>,
     /// Redis measurements, if a `redis-server` could be started.
     pub redis: Option<crate::redis_section::RedisReport>,
+    /// Requests per second over HTTP.
+    pub http: crate::http_section::HttpReport,
+    /// (concurrent clients, durable creates per second).
+    pub creates: Vec<(usize, f64)>,
+    /// Revocation and stale roles, per approach (filled in by [`Report::finish`]).
+    pub freshness: Vec<Freshness>,
+    /// The targets (filled in by [`Report::finish`]).
+    pub targets: Vec<Target>,
+    /// Sections that could not run, and why.
+    pub skipped: Vec<String>,
 }
 
 impl Report {
@@ -57,7 +163,177 @@ impl Report {
         }
     }
 
-    /// Writes `report.md` and `report.json` into `dir`; returns the markdown.
+    /// Adds a row to the validation table.
+    pub fn push(&mut self, row: Row) {
+        self.validation.push(row);
+    }
+
+    fn median(&self, name_starts: &str) -> Option<f64> {
+        self.validation
+            .iter()
+            .find(|r| r.name.starts_with(name_starts))
+            .map(|r| r.stats.median_ns)
+    }
+
+    /// Computes ratios, the freshness table and the targets.
+    pub fn finish(&mut self) {
+        let base = self.median("JWT HS256").unwrap_or(1.0);
+        for r in &mut self.validation {
+            r.ratio = r.stats.median_ns / base.max(f64::MIN_POSITIVE);
+        }
+        for r in &mut self.service_tokens {
+            r.ratio = r.stats.median_ns / base.max(f64::MIN_POSITIVE);
+        }
+        self.freshness = self.freshness_rows();
+        self.targets = self.target_rows();
+    }
+
+    fn freshness_rows(&self) -> Vec<Freshness> {
+        let life = crate::jwt::LIFETIME_S as f64;
+        let mut v = vec![Freshness {
+            approach: format!(
+                "JWT session token ({} min lifetime)",
+                crate::jwt::LIFETIME_S / 60
+            ),
+            group: Group::Jwt,
+            revoke: Delay::by_design(life, "valid until it expires"),
+            demote: Delay::by_design(life, "the roles are in the token"),
+        }];
+        if let Some(p) = &self.postgres {
+            v.push(Freshness {
+                approach: "PostgreSQL sessions".into(),
+                group: Group::Database,
+                revoke: Delay::measured(p.revoke_us, "measured: the next read"),
+                demote: Delay::measured(p.demote_us, "measured: roles joined on every read"),
+            });
+        }
+        if let Some(r) = &self.redis {
+            v.push(Freshness {
+                approach: "Redis sessions, the usual way".into(),
+                group: Group::Redis,
+                revoke: Delay::measured(r.usual_revoke_us, "measured: the next GET"),
+                demote: Delay::by_design(
+                    8.0 * 3600.0,
+                    "roles copied into the session at login: until re-login, up to the 8 h absolute timeout",
+                ),
+            });
+        }
+        if let Some(o) = &self.one_node {
+            v.push(Freshness {
+                approach: "Latch, one node".into(),
+                group: Group::Latch,
+                revoke: Delay::measured(o.revoke_us, "measured: the next validation"),
+                demote: Delay::measured(o.demote_us, "measured: the next validation"),
+            });
+        }
+        if let Some(r) = &self.redis {
+            v.push(Freshness {
+                approach: "Latch, another node (Redis feed)".into(),
+                group: Group::Latch,
+                revoke: Delay::measured((r.lag_us.0, r.lag_us.1), "measured across nodes"),
+                demote: Delay::measured(
+                    (r.demote_lag_us.0, r.demote_lag_us.1),
+                    "measured across nodes",
+                ),
+            });
+        }
+        v.push(Freshness {
+            approach: "Latch service token (for backend services)".into(),
+            group: Group::Latch,
+            revoke: Delay::by_design(
+                60.0,
+                "no new one once the session is revoked; live ones expire within their 60 s",
+            ),
+            demote: Delay::by_design(60.0, "the same"),
+        });
+        v
+    }
+
+    fn target_rows(&self) -> Vec<Target> {
+        let mut t = Vec::new();
+        let mut add = |what: &str, target: &str, measured: String, met: bool| {
+            t.push(Target {
+                what: what.into(),
+                target: target.into(),
+                measured,
+                met,
+            });
+        };
+        if let (Some(warm), Some(hs), Some(ed)) = (
+            self.median("Latch validate, warm"),
+            self.median("JWT HS256"),
+            self.median("JWT EdDSA"),
+        ) {
+            add(
+                "warm validation vs HS256 verification",
+                "at most 0.25x",
+                format!("{:.3}x", warm / hs),
+                warm / hs <= 0.25,
+            );
+            add(
+                "warm validation vs EdDSA verification",
+                "about 1/50 (0.02x)",
+                format!("{:.4}x (1/{:.0})", warm / ed, ed / warm),
+                warm / ed <= 0.02,
+            );
+        }
+        if let Some(r) = &self.redis {
+            let ratio = r.miss.median_ns / r.get.median_ns.max(f64::MIN_POSITIVE);
+            add(
+                "cache-miss validation on Redis vs one GET round trip",
+                "at most 1.3x",
+                format!("{ratio:.2}x"),
+                ratio <= 1.3,
+            );
+            add(
+                "revocation seen by another node, p99",
+                "under 10 ms",
+                secs(r.lag_us.1 / 1e6),
+                r.lag_us.1 < 10_000.0,
+            );
+            add(
+                "Redis memory per session at scale",
+                "under 300 B",
+                format!("{:.0} B at {} sessions", r.bytes_per_session, r.sessions),
+                r.bytes_per_session < 300.0,
+            );
+        }
+        let noop = self.http.noop_rps();
+        if let Some(v) = self.http.rows.get(1) {
+            let ratio = v.rps / noop.max(f64::MIN_POSITIVE);
+            add(
+                "HTTP validate throughput vs axum no-op",
+                "at least 0.7x",
+                format!("{ratio:.2}x"),
+                ratio >= 0.7,
+            );
+        }
+        if let Some((_, per_s)) = self.creates.iter().find(|(c, _)| *c == 64) {
+            add(
+                "durable creates, embedded store, 64 clients",
+                "at least 20,000/s",
+                format!("{per_s:.0}/s"),
+                *per_s >= 20_000.0,
+            );
+        }
+        if let Some(bytes) = self
+            .validation
+            .iter()
+            .find(|r| r.group == Group::Latch)
+            .and_then(|r| r.token_bytes)
+        {
+            add(
+                "token size",
+                "under 100 B",
+                format!("{bytes} B"),
+                bytes < 100,
+            );
+        }
+        t
+    }
+
+    /// Writes `report.md`, `report.json`, `latency.svg` and `freshness.svg` into `dir`; returns
+    /// the markdown.
     ///
     /// # Errors
     /// I/O errors.
@@ -66,6 +342,8 @@ impl Report {
         let md = self.markdown();
         std::fs::write(dir.join("report.md"), &md)?;
         std::fs::write(dir.join("report.json"), serde_json::to_vec_pretty(self)?)?;
+        std::fs::write(dir.join("latency.svg"), self.latency_chart())?;
+        std::fs::write(dir.join("freshness.svg"), self.freshness_chart())?;
         Ok(md)
     }
 
@@ -75,58 +353,98 @@ impl Report {
         let _ = writeln!(s, "# Latch benchmark report\n");
         let _ = writeln!(
             s,
-            "{} run on {} CPU(s). Medians and p99s are per operation, over timed batches.\n",
+            "{} run on {} CPU(s), in one process. Medians and p99s are per operation, over timed batches. Charts: `latency.svg`, `freshness.svg`.\n",
             if self.quick { "Quick" } else { "Full" },
             self.cpus
         );
-        let _ = writeln!(s, "## One validation, in process\n");
+        self.targets_md(&mut s);
+        self.validation_md(&mut s);
+        self.freshness_md(&mut s);
+        self.redis_md(&mut s);
+        self.http_md(&mut s);
+        self.service_md(&mut s);
+        self.creates_md(&mut s);
+        if !self.skipped.is_empty() {
+            let _ = writeln!(s, "## Skipped\n");
+            for k in &self.skipped {
+                let _ = writeln!(s, "- {k}");
+            }
+        }
+        s
+    }
+
+    fn targets_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## Targets\n");
+        let _ = writeln!(s, "| what | target | this run | |");
+        let _ = writeln!(s, "|---|---|---:|---|");
+        for t in &self.targets {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                t.what,
+                t.target,
+                t.measured,
+                if t.met { "met" } else { "**missed**" }
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    fn validation_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## One validation per approach\n");
+        let _ = writeln!(
+            s,
+            "In process: a JWT is verified; a database or Redis session is one round trip over loopback; Latch answers from its near-cache or reads its store on a miss.\n"
+        );
         let _ = writeln!(
             s,
             "| approach | median | p99 | median vs HS256 | credential size |"
         );
         let _ = writeln!(s, "|---|---:|---:|---:|---:|");
         for r in &self.validation {
+            let size = r
+                .token_bytes
+                .map_or_else(|| "-".into(), |b| format!("{b} B"));
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {:.2}x | {} B |",
+                "| {} | {} | {} | {:.2}x | {size} |",
                 r.name,
                 ns(r.stats.median_ns),
                 ns(r.stats.p99_ns),
-                r.ratio,
-                r.token_bytes
+                r.ratio
             );
         }
-        let _ = writeln!(
-            s,
-            "\nTarget: a warm Latch validation costs at most 0.25x an HS256 verification.\n"
-        );
-        let _ = writeln!(s, "## Durable session creation, embedded store\n");
-        let _ = writeln!(
-            s,
-            "Every create is fsynced before it is acknowledged; concurrent creates share commits.\n"
-        );
-        let _ = writeln!(s, "| concurrent clients | creates per second |");
-        let _ = writeln!(s, "|---:|---:|");
-        for (c, per_s) in &self.creates {
-            let _ = writeln!(s, "| {c} | {per_s:.0} |");
-        }
-        let _ = writeln!(
-            s,
-            "\nTarget: at least 20,000 durable creates per second with 64 clients."
-        );
-        self.redis_markdown(&mut s);
-        s
+        let _ = writeln!(s);
     }
 
-    fn redis_markdown(&self, s: &mut String) {
+    fn freshness_md(&self, s: &mut String) {
         let _ = writeln!(
             s,
-            "\n## Redis (a local redis-server started by the bench)\n"
+            "## How long a revoked session or a removed role still works\n"
         );
+        let _ = writeln!(
+            s,
+            "| approach | revoked credential refused after | demoted user loses the role after |"
+        );
+        let _ = writeln!(s, "|---|---|---|");
+        for f in &self.freshness {
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} |",
+                f.approach,
+                f.revoke.text(),
+                f.demote.text()
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    fn redis_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## Redis (a local redis-server started by the bench)\n");
         let Some(r) = &self.redis else {
             let _ = writeln!(
                 s,
-                "Skipped: no `redis-server` could be started (install it, or set LATCH_REDIS_SERVER)."
+                "Skipped: no `redis-server` could be started (install it, or set LATCH_REDIS_SERVER).\n"
             );
             return;
         };
@@ -135,6 +453,7 @@ impl Report {
         let base = r.get.median_ns.max(f64::MIN_POSITIVE);
         for (name, st) in [
             ("raw Redis GET round trip (200-byte value)", r.get),
+            ("Redis session, the usual way (GET + JSON decode)", r.usual),
             ("Latch validate, cache miss (one script round trip)", r.miss),
             ("Latch validate, warm near-cache (feed healthy)", r.warm),
         ] {
@@ -146,56 +465,138 @@ impl Report {
                 st.median_ns / base
             );
         }
-        let _ = writeln!(
-            s,
-            "\nTarget: a cache miss costs at most 1.3x one GET round trip.\n"
-        );
         let (p50, p99, max) = r.lag_us;
+        let (d50, d99, dmax) = r.demote_lag_us;
         let _ = writeln!(
             s,
-            "Revocation lag, from the revoke's answer on node A to node B's first refusal, over {} trials: p50 {}, p99 {}, max {} (target: p99 under 10 ms; a JWT stays valid for its whole lifetime).\n",
+            "\nAcross two nodes, over {} trials each: a revocation on node A is refused by node B after p50 {}, p99 {}, max {}; a removed role is gone on node B after p50 {}, p99 {}, max {}.\n",
             r.lag_trials,
             ns(p50 * 1000.0),
             ns(p99 * 1000.0),
-            ns(max * 1000.0)
+            ns(max * 1000.0),
+            ns(d50 * 1000.0),
+            ns(d99 * 1000.0),
+            ns(dmax * 1000.0)
         );
         let _ = writeln!(
             s,
-            "Memory: {:.0} bytes of `used_memory` per session at {} sessions, two per user, user records and indexes included (target: under 300).\n",
+            "Memory: {:.0} bytes of `used_memory` per session at {} sessions, two per user, user records and indexes included.\n",
             r.bytes_per_session, r.sessions
         );
-        let h = &r.http;
+    }
+
+    fn http_md(&self, s: &mut String) {
+        let h = &self.http;
         let _ = writeln!(
             s,
-            "### One node over HTTP ({} keep-alive clients, {:.0} s each, load generator in the same process)\n",
+            "## One node over HTTP ({} keep-alive clients, {:.1} s each, load generator in the same process)\n",
             h.clients, h.seconds
         );
         let _ = writeln!(s, "| endpoint | requests per second | vs axum no-op |");
         let _ = writeln!(s, "|---|---:|---:|");
-        let base = h.noop_rps.max(f64::MIN_POSITIVE);
-        for (name, rps) in [
-            (
-                "axum no-op (reads the body, answers a constant)",
-                h.noop_rps,
-            ),
-            ("Latch validate, near-cache (feed healthy)", h.cached_rps),
-            (
-                "Latch validate, no near-cache (every validation reads Redis)",
-                h.uncached_rps,
-            ),
-        ] {
-            let _ = writeln!(s, "| {name} | {rps:.0} | {:.2}x |", rps / base);
+        let base = h.noop_rps().max(f64::MIN_POSITIVE);
+        for r in &h.rows {
+            let _ = writeln!(s, "| {} | {:.0} | {:.2}x |", r.name, r.rps, r.rps / base);
         }
-        let _ = writeln!(s, "\nTarget: at least 0.7x the no-op endpoint.");
+        let _ = writeln!(s);
+    }
+
+    fn service_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## Service tokens (in process)\n");
+        let _ = writeln!(
+            s,
+            "| operation | median | p99 | median vs HS256 verify | size |"
+        );
+        let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+        for r in &self.service_tokens {
+            let size = r
+                .token_bytes
+                .map_or_else(|| "-".into(), |b| format!("{b} B"));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {:.2}x | {size} |",
+                r.name,
+                ns(r.stats.median_ns),
+                ns(r.stats.p99_ns),
+                r.ratio
+            );
+        }
+        let _ = writeln!(s);
+    }
+
+    fn creates_md(&self, s: &mut String) {
+        let _ = writeln!(s, "## Durable session creation, embedded store\n");
+        let _ = writeln!(
+            s,
+            "Every create is fsynced before it is acknowledged; concurrent creates share commits.\n"
+        );
+        let _ = writeln!(s, "| concurrent clients | creates per second |");
+        let _ = writeln!(s, "|---:|---:|");
+        for (c, per_s) in &self.creates {
+            let _ = writeln!(s, "| {c} | {per_s:.0} |");
+        }
+        let _ = writeln!(s);
+    }
+
+    fn latency_chart(&self) -> String {
+        let bars: Vec<Bar> = self
+            .validation
+            .iter()
+            .map(|r| Bar {
+                label: r.name.clone(),
+                value: r.stats.median_ns,
+                p99: Some(r.stats.p99_ns),
+                color: r.group.color(),
+                note: ns(r.stats.median_ns),
+            })
+            .collect();
+        chart::log_bars(
+            "One validation per approach (median, whisker to p99)",
+            &bars,
+            |d| ns(10f64.powi(d)),
+        )
+    }
+
+    fn freshness_chart(&self) -> String {
+        let bars: Vec<Bar> = self
+            .freshness
+            .iter()
+            .map(|f| Bar {
+                label: f.approach.clone(),
+                value: f.revoke.p99.unwrap_or(f.revoke.seconds),
+                p99: None,
+                color: f.group.color(),
+                note: secs(f.revoke.p99.unwrap_or(f.revoke.seconds)),
+            })
+            .collect();
+        chart::log_bars(
+            "How long a revoked credential keeps working (p99 where measured)",
+            &bars,
+            |d| secs(10f64.powi(d)),
+        )
     }
 }
 
-fn ns(v: f64) -> String {
+/// Nanoseconds as people read them.
+pub fn ns(v: f64) -> String {
     if v >= 1_000_000.0 {
         format!("{:.2} ms", v / 1_000_000.0)
     } else if v >= 1_000.0 {
         format!("{:.2} µs", v / 1_000.0)
     } else {
         format!("{v:.0} ns")
+    }
+}
+
+/// Seconds as people read them.
+pub fn secs(v: f64) -> String {
+    if v >= 3600.0 {
+        format!("{:.0} h", v / 3600.0)
+    } else if v >= 60.0 {
+        format!("{:.0} min", v / 60.0)
+    } else if v >= 1.0 {
+        format!("{v:.0} s")
+    } else {
+        ns(v * 1e9)
     }
 }

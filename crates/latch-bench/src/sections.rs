@@ -1,4 +1,6 @@
-//! The measured cases.
+//! The in-process cases: JWT verification against Latch on the embedded store, service tokens,
+//! how fast one node refuses a revoked or demoted session, HTTP throughput of one node, and
+//! durable creates.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -6,17 +8,19 @@ use std::time::{Duration, Instant};
 
 use latch_core::cache::CacheConfig;
 use latch_core::policy::Policy;
+use latch_core::service_token::{Ephemeral, Keyring, ServiceTokenPolicy, ServiceTokens};
 use latch_core::session::Device;
 use latch_core::store::Store;
 use latch_core::time::{Clock, SystemClock};
 use latch_core::token::TokenKey;
-use latch_core::user::UserId;
-use latch_core::{Latch, NewSession};
+use latch_core::user::{UserId, UserPatch};
+use latch_core::{Latch, NewSession, Validation};
 use latch_store_redb::{RedbOptions, RedbStore};
 
+use crate::http_section::{self, Call, Target};
 use crate::jwt;
 use crate::measure::{self, Budget};
-use crate::report::{Report, Row};
+use crate::report::{Group, Report, Row};
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -56,13 +60,18 @@ pub(crate) fn new_session(user: String) -> Result<NewSession, Error> {
     })
 }
 
-/// One validation: JWT verification against Latch with a warm near-cache and on a miss.
+/// One validation: JWT verification (HS256, EdDSA, RS256) against Latch with a warm near-cache
+/// and on a miss, on the embedded store.
 pub async fn validation(r: &mut Report, budget: Budget) -> Result<(), Error> {
     let now = SystemClock.now().as_millis() / 1000;
-    let hs = jwt::hs256(now);
-    let ed = jwt::eddsa(now);
-    let hs_stats = measure::sync(budget, || hs.verify());
-    let ed_stats = measure::sync(budget, || ed.verify());
+    for (name, j) in [
+        ("JWT HS256 verify (jsonwebtoken)", jwt::hs256(now)),
+        ("JWT EdDSA verify (jsonwebtoken)", jwt::eddsa(now)),
+        ("JWT RS256 verify (jsonwebtoken, 2048-bit)", jwt::rs256(now)),
+    ] {
+        let st = measure::sync(budget, || j.verify());
+        r.push(Row::new(name, Group::Jwt, st, Some(j.token.len())));
+    }
 
     let warm = embedded(CacheConfig::default())?;
     let s = warm
@@ -71,7 +80,13 @@ pub async fn validation(r: &mut Report, budget: Budget) -> Result<(), Error> {
         .await?;
     let token = s.token.expose().to_owned();
     assert!(warm.latch.validate(&token).await?.is_active());
-    let warm_stats = measure::future(budget, || warm.latch.validate(&token)).await;
+    let st = measure::future(budget, || warm.latch.validate(&token)).await;
+    r.push(Row::new(
+        "Latch validate, warm near-cache",
+        Group::Latch,
+        st,
+        Some(token.len()),
+    ));
 
     // Maximum age zero: every validation misses and reads the session and the user from disk.
     let mut no_cache = CacheConfig::default();
@@ -83,37 +98,162 @@ pub async fn validation(r: &mut Report, budget: Budget) -> Result<(), Error> {
         .await?;
     let cold_token = s.token.expose().to_owned();
     assert!(cold.latch.validate(&cold_token).await?.is_active());
-    let cold_stats = measure::future(budget, || cold.latch.validate(&cold_token)).await;
+    let st = measure::future(budget, || cold.latch.validate(&cold_token)).await;
+    r.push(Row::new(
+        "Latch validate, cache miss (embedded store read)",
+        Group::Latch,
+        st,
+        Some(token.len()),
+    ));
+
+    service_tokens(r, budget, &warm.latch, &token).await?;
+    let trials = if budget.batches < 100 { 30 } else { 500 };
+    r.one_node = Some(one_node_freshness(&warm.latch, trials).await?);
     warm.store.close().await;
     cold.store.close().await;
+    Ok(())
+}
 
-    let base = hs_stats.median_ns;
-    r.validation = vec![
+/// Minting a service token from an active session, and verifying one with `latch-verify`.
+async fn service_tokens(
+    r: &mut Report,
+    budget: Budget,
+    latch: &Latch,
+    token: &str,
+) -> Result<(), Error> {
+    let mut policy = ServiceTokenPolicy::default();
+    policy.audiences.insert("billing".into());
+    let now = latch.clock().now();
+    let service = ServiceTokens::new(policy, Keyring::first(now)?, Arc::new(Ephemeral));
+    let Validation::Active(active) = latch.validate(token).await? else {
+        return Err("the bench session is not active".into());
+    };
+    let mint = measure::sync(budget, || service.mint(&active, "billing", now));
+    let jwt = service.mint(&active, "billing", now)?.jwt;
+    let keys =
+        latch_verify::KeySet::from_keys(service.keyring().keys().iter().map(|k| k.verifying_key()));
+    let verifier = latch_verify::Verifier::new(keys, "latch", "billing");
+    let secs = now.as_millis() / 1000;
+    verifier.verify(&jwt, secs)?;
+    let verify = measure::sync(budget, || verifier.verify(&jwt, secs));
+    let validate = measure::future(budget, || latch.validate(token)).await;
+    let mint_from_session = measure::future(budget, || async {
+        match latch.validate(token).await {
+            Ok(Validation::Active(a)) => service.mint(&a, "billing", now).is_ok(),
+            _ => false,
+        }
+    })
+    .await;
+    r.service_tokens = vec![
         Row::new(
-            "JWT HS256 verify (jsonwebtoken)",
-            hs_stats,
-            base,
-            hs.token.len(),
+            "validate the session (warm)",
+            Group::Latch,
+            validate,
+            Some(token.len()),
         ),
         Row::new(
-            "JWT EdDSA verify (jsonwebtoken)",
-            ed_stats,
-            base,
-            ed.token.len(),
+            "mint a service token (Ed25519 sign)",
+            Group::Latch,
+            mint,
+            Some(jwt.len()),
         ),
         Row::new(
-            "Latch validate, warm near-cache",
-            warm_stats,
-            base,
-            token.len(),
+            "validate + mint (POST /v1/service-tokens without HTTP)",
+            Group::Latch,
+            mint_from_session,
+            Some(jwt.len()),
         ),
         Row::new(
-            "Latch validate, cache miss (embedded store read)",
-            cold_stats,
-            base,
-            token.len(),
+            "verify a service token (latch-verify)",
+            Group::Latch,
+            verify,
+            Some(jwt.len()),
         ),
     ];
+    Ok(())
+}
+
+/// How soon one node refuses a session it just revoked, and drops a role it just removed.
+#[derive(Debug, serde::Serialize)]
+pub struct OneNode {
+    /// From `revoke_token`'s return to the first inactive validation, microseconds (p50, p99).
+    pub revoke_us: (f64, f64),
+    /// From the role change's return to the first validation without the role (p50, p99).
+    pub demote_us: (f64, f64),
+    /// Trials behind both.
+    pub trials: usize,
+}
+
+async fn one_node_freshness(latch: &Latch, trials: usize) -> Result<OneNode, Error> {
+    let mut revoke = Vec::with_capacity(trials);
+    let mut demote = Vec::with_capacity(trials);
+    let member = UserPatch::new(Some(vec!["member".into()]), None, None)?;
+    let none = UserPatch::new(Some(Vec::new()), None, None)?;
+    for i in 0..trials {
+        let user = UserId::new(&format!("fresh-{i}"))?;
+        latch.update_user(&user, &member).await?;
+        let s = latch
+            .create_session(new_session(user.as_str().to_owned())?)
+            .await?;
+        let t = s.token.expose();
+        assert!(latch.validate(t).await?.is_active());
+        latch.update_user(&user, &none).await?;
+        let start = Instant::now();
+        while matches!(latch.validate(t).await?, Validation::Active(a) if a.user().has_role("member"))
+        {
+        }
+        demote.push(start.elapsed().as_secs_f64() * 1e6);
+        latch.revoke_token(t).await?;
+        let start = Instant::now();
+        while latch.validate(t).await?.is_active() {}
+        revoke.push(start.elapsed().as_secs_f64() * 1e6);
+    }
+    Ok(OneNode {
+        revoke_us: p50_p99(revoke),
+        demote_us: p50_p99(demote),
+        trials,
+    })
+}
+
+pub(crate) fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
+    v.sort_by(f64::total_cmp);
+    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// One node's requests per second over HTTP: the axum no-op, validate and forward-auth on the
+/// embedded store, and whatever `more` adds (the Redis nodes).
+pub async fn http(r: &mut Report, quick: bool, more: Vec<Target>) -> Result<(), Error> {
+    let e = embedded(CacheConfig::default())?;
+    let s = e
+        .latch
+        .create_session(new_session("bench-http".into())?)
+        .await?;
+    let token = s.token.expose().to_owned();
+    let node = http_section::latch_node(Arc::clone(&e.latch)).await?;
+    let mut targets = vec![
+        Target {
+            name: "axum no-op (reads the body, answers a constant)".into(),
+            base: http_section::noop_node().await?,
+            call: Call::Validate,
+            token: token.clone(),
+        },
+        Target {
+            name: "Latch POST /v1/sessions/validate, embedded store, near-cache".into(),
+            base: node.clone(),
+            call: Call::Validate,
+            token: token.clone(),
+        },
+        Target {
+            name: "Latch GET /v1/forward-auth (cookie), embedded store, near-cache".into(),
+            base: node,
+            call: Call::ForwardAuth,
+            token,
+        },
+    ];
+    targets.extend(more);
+    r.http = http_section::run(&targets, quick).await?;
+    e.store.close().await;
     Ok(())
 }
 

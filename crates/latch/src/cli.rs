@@ -43,9 +43,16 @@ pub enum Command {
     /// (service_tokens.rotate_every_s, 30 days by default).
     #[command(subcommand)]
     Keys(KeysCommand),
-    /// Measure Latch against JWT verification and write a report (see docs/benchmarks.md).
+    /// Measure Latch against JWTs, database sessions and Redis sessions; write a report.
     ///
-    /// Build with `--release` for meaningful numbers. Uses a temporary embedded store.
+    /// One process, one run: JWT verification (HS256, EdDSA, RS256), a PostgreSQL session row
+    /// by primary key, a Redis session read the usual way, and Latch warm, on a miss and over
+    /// HTTP; how long a revoked session or a removed role keeps working with each; service
+    /// tokens and durable creates. Writes report.md, report.json, latency.svg and
+    /// freshness.svg. Starts its own redis-server and PostgreSQL (from the Debian packages;
+    /// LATCH_REDIS_SERVER picks a redis-server binary, LATCH_BENCH_POSTGRES a connection string
+    /// to an existing PostgreSQL instead). Build with `--release` for meaningful numbers; see
+    /// docs/benchmarks.md.
     Bench(BenchArgs),
 }
 
@@ -54,7 +61,7 @@ pub struct BenchArgs {
     /// Run every case briefly (well under a minute) instead of a few seconds each.
     #[arg(long)]
     pub quick: bool,
-    /// Directory for report.md and report.json.
+    /// Directory for report.md, report.json and the SVG charts.
     #[arg(long, value_name = "DIR", default_value = "bench-report")]
     pub out: PathBuf,
 }
