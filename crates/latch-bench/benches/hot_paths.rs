@@ -26,13 +26,28 @@ fn engine(store: Arc<dyn Store>, key: &TokenKey) -> Arc<Latch> {
     ))
 }
 
+const KEY: &str = "bench-api-key-0123456789abcdef0123456789";
+
+async fn oneshot(router: &axum::Router, body: &str) -> usize {
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+    let req = axum::http::Request::post("/v1/sessions/validate")
+        .header("authorization", format!("Bearer {KEY}"))
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from(body.to_owned()))
+        .unwrap();
+    let r = router.clone().oneshot(req).await.unwrap();
+    r.into_body().collect().await.unwrap().to_bytes().len()
+}
+
 fn hot_paths(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
     let dir = tempfile::tempdir().unwrap();
-    let redb = Arc::new(RedbStore::open(&dir.path().join("b.redb"), RedbOptions::default()).unwrap());
+    let redb =
+        Arc::new(RedbStore::open(&dir.path().join("b.redb"), RedbOptions::default()).unwrap());
     let key = TokenKey::from_bytes(&TokenKey::generate_bytes().unwrap());
     let latch = engine(Arc::clone(&redb) as Arc<dyn Store>, &key);
     let issued = rt
@@ -49,7 +64,9 @@ fn hot_paths(c: &mut Criterion) {
     let hs = latch_bench::jwt::hs256(SystemClock.now().as_millis() / 1000);
 
     let mut g = c.benchmark_group("hot_paths");
-    g.bench_function("jwt_hs256_verify (reference)", |b| b.iter(|| black_box(hs.verify())));
+    g.bench_function("jwt_hs256_verify (reference)", |b| {
+        b.iter(|| black_box(hs.verify()))
+    });
     g.bench_function("token_parse", |b| {
         b.iter(|| black_box(ParsedToken::parse(black_box(&token)).is_ok()))
     });
@@ -75,8 +92,59 @@ fn hot_paths(c: &mut Criterion) {
     g.bench_function("store_get_embedded", |b| {
         b.iter(|| black_box(rt.block_on(redb.session(black_box(&id))).unwrap().is_some()))
     });
+    g.bench_function("validate_answer_json", |b| {
+        let latch_core::Validation::Active(a) = rt.block_on(latch.validate(&token)).unwrap() else {
+            panic!("inactive")
+        };
+        b.iter(|| {
+            let v = latch_server::views::ValidationView {
+                active: true,
+                session: Some(latch_server::views::SessionView::of_active(&a)),
+                user: Some(latch_server::views::UserView::of(a.user())),
+            };
+            black_box(serde_json::to_vec(&v).unwrap().len())
+        })
+    });
+    g.bench_function("validate_answer_json_borrowed", |b| {
+        let latch_core::Validation::Active(a) = rt.block_on(latch.validate(&token)).unwrap() else {
+            panic!("inactive")
+        };
+        b.iter(|| {
+            let v = latch_server::views::ValidationAnswer(Some(&a));
+            black_box(serde_json::to_vec(&v).unwrap().len())
+        })
+    });
+    // The whole route without a network: request in, response body out.
+    let state = latch_server::AppState::new(
+        Arc::clone(&latch),
+        latch_server::ApiKeys::new(
+            latch_core::api_key::ApiKeySet::from_config(&[KEY.to_owned()]).unwrap(),
+        ),
+        None,
+    );
+    let router = latch_server::router(state);
+    let body = format!(r#"{{"token":"{token}"}}"#);
+    g.bench_function("router_validate_oneshot", |b| {
+        b.iter(|| black_box(rt.block_on(oneshot(&router, &body))))
+    });
+    let noop = axum::Router::new().route(
+        "/v1/sessions/validate",
+        axum::routing::post(|body: axum::body::Bytes| async move {
+            black_box(body);
+            ([("content-type", "application/json")], r#"{"active":true}"#)
+        }),
+    );
+    g.bench_function("router_noop_oneshot (reference)", |b| {
+        b.iter(|| black_box(rt.block_on(oneshot(&noop, &body))))
+    });
     g.bench_function("validate_warm", |b| {
-        b.iter(|| black_box(rt.block_on(latch.validate(black_box(&token))).unwrap().is_active()))
+        b.iter(|| {
+            black_box(
+                rt.block_on(latch.validate(black_box(&token)))
+                    .unwrap()
+                    .is_active(),
+            )
+        })
     });
     g.finish();
     rt.block_on(redb.close());

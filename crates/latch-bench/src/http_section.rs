@@ -34,8 +34,10 @@ pub struct HttpReport {
     pub rows: Vec<HttpRow>,
     /// Concurrent clients.
     pub clients: usize,
-    /// Seconds per endpoint.
+    /// Seconds per endpoint and round.
     pub seconds: f64,
+    /// Interleaved rounds; each endpoint's figure is its median round.
+    pub rounds: usize,
 }
 
 impl HttpReport {
@@ -141,23 +143,35 @@ async fn load(t: &Target, secs: f64) -> Result<f64, Error> {
     Ok(done.load(Ordering::Relaxed) as f64 / start.elapsed().as_secs_f64())
 }
 
-/// Loads each target in turn after a warm-up (connections, caches); the first target is the
-/// reference.
+/// Loads each target after a warm-up (connections, caches), in interleaved rounds so that
+/// the machine's drift over the run affects every target alike, and keeps each target's
+/// median round. The first target is the reference.
 pub async fn run(targets: &[Target], quick: bool) -> Result<HttpReport, Error> {
-    let secs = if quick { 0.5 } else { 5.0 };
+    let (rounds, secs) = if quick { (1, 0.5) } else { (7, 1.0) };
     for t in targets {
         load(t, 0.1).await?;
     }
-    let mut rows = Vec::with_capacity(targets.len());
-    for t in targets {
-        rows.push(HttpRow {
-            name: t.name.clone(),
-            rps: load(t, secs).await?,
-        });
+    let mut samples = vec![Vec::with_capacity(rounds); targets.len()];
+    for _ in 0..rounds {
+        for (t, s) in targets.iter().zip(&mut samples) {
+            s.push(load(t, secs).await?);
+        }
     }
+    let rows = targets
+        .iter()
+        .zip(samples)
+        .map(|(t, mut s)| {
+            s.sort_by(f64::total_cmp);
+            HttpRow {
+                name: t.name.clone(),
+                rps: s[s.len() / 2],
+            }
+        })
+        .collect();
     Ok(HttpReport {
         rows,
         clients: CLIENTS,
         seconds: secs,
+        rounds,
     })
 }

@@ -489,8 +489,8 @@ impl Report {
         let h = &self.http;
         let _ = writeln!(
             s,
-            "## One node over HTTP ({} keep-alive clients, {:.1} s each, load generator in the same process)\n",
-            h.clients, h.seconds
+            "## One node over HTTP ({} keep-alive clients, median of {} interleaved rounds of {:.1} s, load generator in the same process)\n",
+            h.clients, h.rounds, h.seconds
         );
         let _ = writeln!(s, "| endpoint | requests per second | vs axum no-op |");
         let _ = writeln!(s, "|---|---:|---:|");

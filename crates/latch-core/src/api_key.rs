@@ -1,6 +1,8 @@
 //! API keys: how applications authenticate to the Latch service. Kept only as SHA-256 hashes,
 //! checked in constant time against every known key.
 
+use std::sync::Arc;
+
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::store::ApiKeyRecord;
@@ -58,10 +60,40 @@ pub enum KeySource {
     Stored(String),
 }
 
+impl KeySource {
+    /// The key's label: `config:N` or the stored key's id (never the key).
+    pub fn label(&self) -> String {
+        match self {
+            Self::Config(i) => format!("config:{i}"),
+            Self::Stored(id) => id.clone(),
+        }
+    }
+}
+
+/// One accepted key: its hash, where it came from, and its label (made once, shared per
+/// request without a copy).
+#[derive(Clone, Debug)]
+struct Entry {
+    hash: [u8; 32],
+    source: KeySource,
+    label: Arc<str>,
+}
+
+impl Entry {
+    fn new(hash: [u8; 32], source: KeySource) -> Self {
+        let label = Arc::from(source.label());
+        Self {
+            hash,
+            source,
+            label,
+        }
+    }
+}
+
 /// The keys a server accepts: configured ones (hashed at once) and stored ones.
 #[derive(Clone, Debug, Default)]
 pub struct ApiKeySet {
-    entries: Vec<([u8; 32], KeySource)>,
+    entries: Vec<Entry>,
 }
 
 /// Why a configured key was refused.
@@ -80,7 +112,7 @@ impl ApiKeySet {
             if k.chars().count() < MIN_API_KEY_LEN {
                 return Err(ShortApiKey(i + 1));
             }
-            entries.push((sha256(k.as_bytes()), KeySource::Config(i + 1)));
+            entries.push(Entry::new(sha256(k.as_bytes()), KeySource::Config(i + 1)));
         }
         Ok(Self { entries })
     }
@@ -90,13 +122,13 @@ impl ApiKeySet {
         let mut entries: Vec<_> = self
             .entries
             .iter()
-            .filter(|(_, s)| matches!(s, KeySource::Config(_)))
+            .filter(|e| matches!(e.source, KeySource::Config(_)))
             .cloned()
             .collect();
         entries.extend(
             stored
                 .iter()
-                .map(|r| (r.hash, KeySource::Stored(r.id.clone()))),
+                .map(|r| Entry::new(r.hash, KeySource::Stored(r.id.clone()))),
         );
         Self { entries }
     }
@@ -110,21 +142,31 @@ impl ApiKeySet {
     pub fn configured(&self) -> usize {
         self.entries
             .iter()
-            .filter(|(_, s)| matches!(s, KeySource::Config(_)))
+            .filter(|e| matches!(e.source, KeySource::Config(_)))
             .count()
     }
 
     /// The source of the key `presented`, if it is one of ours. Compares against every key in
     /// constant time, so timing reveals neither which key nor how much of it matched.
     pub fn check(&self, presented: &[u8]) -> Option<&KeySource> {
+        self.find(presented).map(|e| &e.source)
+    }
+
+    /// The label of the key `presented` (`config:N` or a stored id), checked as
+    /// [`check`](Self::check) does.
+    pub fn check_label(&self, presented: &[u8]) -> Option<Arc<str>> {
+        self.find(presented).map(|e| Arc::clone(&e.label))
+    }
+
+    fn find(&self, presented: &[u8]) -> Option<&Entry> {
         let h = sha256(presented);
-        let mut found: Option<&KeySource> = None;
+        let mut found: Option<&Entry> = None;
         let mut any = Choice::from(0);
-        for (hash, src) in &self.entries {
-            let m = hash.ct_eq(&h);
+        for e in &self.entries {
+            let m = e.hash.ct_eq(&h);
             any |= m;
             if bool::from(m) {
-                found = Some(src);
+                found = Some(e);
             }
         }
         if bool::from(any) { found } else { None }
@@ -152,6 +194,14 @@ mod tests {
             Some(&KeySource::Config(1))
         );
         assert_eq!(set.check(b"nope"), None);
+        assert_eq!(
+            set.check_label(k.key.0.as_bytes()).as_deref(),
+            Some(k.record.id.as_str())
+        );
+        assert_eq!(
+            set.check_label("x".repeat(32).as_bytes()).as_deref(),
+            Some("config:1")
+        );
         assert_eq!(set.check(b""), None);
         assert!(!format!("{k:?}").contains(&k.key.0));
     }

@@ -45,13 +45,28 @@ impl fmt::Display for Timestamp {
         let days = (secs / 86_400) as i64;
         let rem = secs % 86_400;
         let (y, m, d) = civil_from_days(days);
-        write!(
-            f,
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-            rem / 3600,
-            (rem % 3600) / 60,
-            rem % 60
-        )
+        let (hh, mm, ss) = (rem / 3600, (rem % 3600) / 60, rem % 60);
+        let Some(year) = u16::try_from(y).ok().filter(|y| *y <= 9999) else {
+            // Beyond year 9999 (a saturated "far future"): the general, slower path.
+            return write!(f, "{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}Z");
+        };
+        // Formatted into a stack buffer and written once: timestamps are in every answer.
+        let mut out = *b"0000-00-00T00:00:00Z";
+        let mut put = |at: usize, v: u64, width: usize| {
+            let mut v = v;
+            for i in (0..width).rev() {
+                out[at + i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, u64::from(year), 4);
+        put(5, u64::from(m), 2);
+        put(8, u64::from(d), 2);
+        put(11, hh, 2);
+        put(14, mm, 2);
+        put(17, ss, 2);
+        // Only ASCII digits and separators were written.
+        f.write_str(std::str::from_utf8(&out).map_err(|_| fmt::Error)?)
     }
 }
 
@@ -147,6 +162,27 @@ mod tests {
         assert_eq!(
             Timestamp::from_millis(951_782_400_000).to_string(),
             "2000-02-29T00:00:00Z"
+        );
+        // The fast path agrees with plain formatting everywhere, and the far future works.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            let ms = x % 253_402_300_800_000; // up to 9999-12-31
+            let secs = ms / 1000;
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            let slow = format!(
+                "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                rem / 3600,
+                (rem % 3600) / 60,
+                rem % 60
+            );
+            assert_eq!(Timestamp::from_millis(ms).to_string(), slow);
+        }
+        assert!(Timestamp::from_millis(u64::MAX).to_string().ends_with('Z'));
+        assert_eq!(
+            Timestamp::from_millis(253_402_300_800_000).to_string(),
+            "10000-01-01T00:00:00Z"
         );
     }
 

@@ -45,9 +45,10 @@ impl ApiKeys {
     }
 }
 
-/// Which API key made the request (an opaque label: the key's id, never the key), for limits.
+/// Which API key made the request (an opaque label: `config:N` or the key's id, never the
+/// key), for limits and per-key grants.
 #[derive(Clone, Debug)]
-pub struct Caller(pub String);
+pub struct Caller(pub Arc<str>);
 
 /// Middleware: lets the request through only with a valid API key.
 pub async fn require_api_key(
@@ -60,13 +61,9 @@ pub async fn require_api_key(
         .get(header::AUTHORIZATION)
         .and_then(|v| v.as_bytes().strip_prefix(b"Bearer "))
         .map(<[u8]>::trim_ascii);
-    let source = presented.and_then(|k| keys.current().check(k).cloned());
-    match (presented, source) {
-        (Some(_), Some(src)) => {
-            let label = match src {
-                latch_core::api_key::KeySource::Config(i) => format!("config:{i}"),
-                latch_core::api_key::KeySource::Stored(id) => id,
-            };
+    let label = presented.and_then(|k| keys.current().check_label(k));
+    match (presented, label) {
+        (Some(_), Some(label)) => {
             req.extensions_mut().insert(Caller(label));
             Ok(next.run(req).await)
         }

@@ -294,3 +294,41 @@ async fn parser_errors_do_not_echo_tokens() {
     r.problem(422);
     assert!(!String::from_utf8_lossy(&r.body).contains(&token[8..]));
 }
+
+/// The hot route's answer is serialized straight from the validation result; it must be the
+/// very JSON of the documented `ValidationView`, device and attributes included.
+#[tokio::test]
+async fn the_validate_answer_is_exactly_the_documented_view() {
+    let app = app();
+    let r = app
+        .post(
+            "/v1/sessions",
+            serde_json::json!({"user_id": "zoë \"q\"", "device": {"user_agent": "UA \"x\" <y>", "ip": "2001:db8::1"}}),
+        )
+        .await;
+    let token = r.json()["token"].as_str().unwrap().to_owned();
+    app.call(
+        Method::PUT,
+        "/v1/users/zo%C3%AB%20%22q%22",
+        Some(KEY),
+        Some(r#"{"roles":["a","b"],"attributes":{"plan":"pro","n":[1,2,{"x":null}]}}"#),
+    )
+    .await;
+    let answer = app.validate(&token).await;
+    let latch_core::Validation::Active(a) = app.state.latch.validate(&token).await.unwrap() else {
+        panic!("inactive")
+    };
+    let view = latch_server::views::ValidationView {
+        active: true,
+        session: Some(latch_server::views::SessionView::of_active(&a)),
+        user: Some(latch_server::views::UserView::of(a.user())),
+    };
+    assert_eq!(answer, serde_json::to_value(&view).unwrap());
+    assert_eq!(
+        answer["user"]["attributes"]["n"][2]["x"],
+        serde_json::Value::Null
+    );
+    assert_eq!(answer["session"]["device"]["ip"], "2001:db8::1");
+    let none = serde_json::to_value(latch_server::views::ValidationAnswer(None)).unwrap();
+    assert_eq!(none, serde_json::json!({"active": false}));
+}

@@ -316,5 +316,7 @@ pub struct ConsumedView {
     pub purpose: String,
 }
 
+mod answer;
 mod service;
+pub use answer::ValidationAnswer;
 pub use service::*;
