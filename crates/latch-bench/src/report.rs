@@ -550,31 +550,39 @@ impl Report {
                 note: ns(r.stats.median_ns),
             })
             .collect();
-        chart::log_bars(
-            "One validation per approach (median, whisker to p99)",
-            &bars,
-            |d| ns(10f64.powi(d)),
-        )
+        let title = "One validation per approach (median, whisker to p99)";
+        chart::log_bars(title, &bars, |d| decade(d - 9))
     }
 
     fn freshness_chart(&self) -> String {
         let bars: Vec<Bar> = self
             .freshness
             .iter()
-            .map(|f| Bar {
-                label: f.approach.clone(),
-                value: f.revoke.p99.unwrap_or(f.revoke.seconds),
-                p99: None,
-                color: f.group.color(),
-                note: secs(f.revoke.p99.unwrap_or(f.revoke.seconds)),
+            .map(|f| {
+                let v = f.revoke.p99.unwrap_or(f.revoke.seconds);
+                Bar {
+                    label: f.approach.clone(),
+                    value: v,
+                    p99: None,
+                    color: f.group.color(),
+                    note: secs(v),
+                }
             })
             .collect();
-        chart::log_bars(
-            "How long a revoked credential keeps working (p99 where measured)",
-            &bars,
-            |d| secs(10f64.powi(d)),
-        )
+        let title = "How long a revoked credential keeps working (p99 where measured)";
+        chart::log_bars(title, &bars, decade)
     }
+}
+
+/// `10^d` seconds as an axis label: `10 µs`, `1 s`, `1000 s`.
+fn decade(d: i32) -> String {
+    let (unit, base) = match d {
+        ..-6 => ("ns", -9),
+        -6..-3 => ("µs", -6),
+        -3..0 => ("ms", -3),
+        _ => ("s", 0),
+    };
+    format!("{} {unit}", 10u64.pow((d - base).unsigned_abs()))
 }
 
 /// Nanoseconds as people read them.
