@@ -396,25 +396,11 @@ impl Report {
             s,
             "In process: a JWT is verified; a database or Redis session is one round trip over loopback; Latch answers from its near-cache or reads its store on a miss.\n"
         );
-        let _ = writeln!(
+        rows_md(
             s,
-            "| approach | median | p99 | median vs HS256 | credential size |"
+            "| approach | median | p99 | median vs HS256 | credential size |",
+            &self.validation,
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|");
-        for r in &self.validation {
-            let size = r
-                .token_bytes
-                .map_or_else(|| "-".into(), |b| format!("{b} B"));
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {:.2}x | {size} |",
-                r.name,
-                ns(r.stats.median_ns),
-                ns(r.stats.p99_ns),
-                r.ratio
-            );
-        }
-        let _ = writeln!(s);
     }
 
     fn freshness_md(&self, s: &mut String) {
@@ -503,25 +489,11 @@ impl Report {
 
     fn service_md(&self, s: &mut String) {
         let _ = writeln!(s, "## Service tokens (in process)\n");
-        let _ = writeln!(
+        rows_md(
             s,
-            "| operation | median | p99 | median vs HS256 verify | size |"
+            "| operation | median | p99 | median vs HS256 verify | size |",
+            &self.service_tokens,
         );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|");
-        for r in &self.service_tokens {
-            let size = r
-                .token_bytes
-                .map_or_else(|| "-".into(), |b| format!("{b} B"));
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {:.2}x | {size} |",
-                r.name,
-                ns(r.stats.median_ns),
-                ns(r.stats.p99_ns),
-                r.ratio
-            );
-        }
-        let _ = writeln!(s);
     }
 
     fn creates_md(&self, s: &mut String) {
@@ -572,6 +544,26 @@ impl Report {
         let title = "How long a revoked credential keeps working (p99 where measured)";
         chart::log_bars(title, &bars, decade)
     }
+}
+
+/// A latency table: the header, then one line per row.
+fn rows_md(s: &mut String, header: &str, rows: &[Row]) {
+    let _ = writeln!(s, "{header}");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|");
+    for r in rows {
+        let size = r
+            .token_bytes
+            .map_or_else(|| "-".into(), |b| format!("{b} B"));
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.2}x | {size} |",
+            r.name,
+            ns(r.stats.median_ns),
+            ns(r.stats.p99_ns),
+            r.ratio
+        );
+    }
+    let _ = writeln!(s);
 }
 
 /// `10^d` seconds as an axis label: `10 µs`, `1 s`, `1000 s`.
