@@ -116,7 +116,7 @@ impl CachedUser {
 }
 
 /// Taken before a store read; proves at fill time that no invalidation came in between.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, Eq, PartialEq)]
 pub struct Ticket {
     generation: u64,
     epoch: u64,
