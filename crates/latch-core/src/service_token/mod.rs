@@ -266,17 +266,18 @@ impl ServiceTokens {
         now: Timestamp,
         immediately: bool,
     ) -> Result<Rotation, KeyError> {
-        let r = self.change(|ring| {
-            ring.rotate(
-                now,
-                crate::time::duration_ms(self.policy.publish_ahead),
-                immediately,
-            )
-        })?;
+        let r = self.rotate_ring(now, immediately)?;
+        self.publish(store, now).await?;
+        Ok(r)
+    }
+
+    /// The rotation itself: saved and in force, not yet published.
+    fn rotate_ring(&self, now: Timestamp, immediately: bool) -> Result<Rotation, KeyError> {
+        let ahead = crate::time::duration_ms(self.policy.publish_ahead);
+        let r = self.change(|ring| ring.rotate(now, ahead, immediately))?;
         if let Rotation::Scheduled { kid, signs_from } = &r {
             tracing::info!(target: "latch::audit", event = "signing_key.rotated", kid = %kid, signs_from = %signs_from, immediately);
         }
-        self.publish(store, now).await?;
         Ok(r)
     }
 
@@ -289,7 +290,7 @@ impl ServiceTokens {
         if let Some(every) = self.policy.rotate_every
             && self.keyring().due(now, crate::time::duration_ms(every))
         {
-            self.rotate(store, now, false).await?;
+            self.rotate_ring(now, false)?;
         }
         // Publish before pruning: a key withdrawn since the last publish must reach the store
         // with its ended time before it leaves the ring.

@@ -76,9 +76,10 @@ pub async fn check(State(app): State<AppState>, uri: Uri, headers: HeaderMap) ->
     let mut required = Vec::new();
     for (k, v) in form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
         if k != "require_role" {
-            return Problem::bad_request(format!(
-                "unknown query parameter {k:?}; forward-auth takes require_role"
-            ))
+            // Not echoed: whatever a client put in the query stays out of the answer.
+            return Problem::bad_request(
+                "unknown query parameter; forward-auth takes only require_role",
+            )
             .into_response();
         }
         required.push(v.into_owned());
