@@ -192,13 +192,11 @@ impl ServiceTokens {
         }
     }
 
-    /// Minting switched off: no audiences and no keys.
+    /// Minting switched off: no audiences, no keys, no rotation.
     pub fn disabled() -> Self {
-        Self::new(
-            ServiceTokenPolicy::default(),
-            Keyring::default(),
-            Arc::new(Ephemeral),
-        )
+        let mut policy = ServiceTokenPolicy::default();
+        policy.rotate_every = None;
+        Self::new(policy, Keyring::default(), Arc::new(Ephemeral))
     }
 
     /// The policy in force.
