@@ -194,8 +194,10 @@ impl ServiceTokens {
 
     /// Minting switched off: no audiences, no keys, no rotation.
     pub fn disabled() -> Self {
-        let mut policy = ServiceTokenPolicy::default();
-        policy.rotate_every = None;
+        let policy = ServiceTokenPolicy {
+            rotate_every: None,
+            ..ServiceTokenPolicy::default()
+        };
         Self::new(policy, Keyring::default(), Arc::new(Ephemeral))
     }
 
