@@ -112,20 +112,15 @@ async fn resolve(parts: &mut Parts) -> Result<Resolved, Rejection> {
 
 /// The session cookie, else `Authorization: Bearer`.
 fn token(parts: &Parts, sessions: &Sessions) -> Option<String> {
-    parts
-        .headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| sessions.cookie().find(c))
-        .or_else(|| {
-            parts
-                .headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-        })
+    let h = &parts.headers;
+    sessions
+        .cookie()
+        .token_in(
+            h.get_all(header::COOKIE)
+                .iter()
+                .filter_map(|v| v.to_str().ok()),
+            h.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()),
+        )
         .map(str::to_owned)
 }
 

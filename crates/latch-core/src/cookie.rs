@@ -127,6 +127,20 @@ impl SessionCookie {
         )
     }
 
+    /// A request's session token: this cookie in any of its `Cookie` headers, else the token
+    /// of an `Authorization: Bearer` header. Both forward-auth and the Rust layer read
+    /// sessions this way.
+    pub fn token_in<'h>(
+        &self,
+        cookie_headers: impl IntoIterator<Item = &'h str>,
+        authorization: Option<&'h str>,
+    ) -> Option<&'h str> {
+        cookie_headers
+            .into_iter()
+            .find_map(|c| self.find(c))
+            .or_else(|| authorization?.strip_prefix("Bearer ").map(str::trim))
+    }
+
     /// The value of this cookie in a `Cookie` request header, if present and not empty. Of
     /// several cookies with the name, the first (the browser sends the most specific first).
     pub fn find<'h>(&self, cookie_header: &'h str) -> Option<&'h str> {
@@ -174,5 +188,18 @@ mod tests {
         assert_eq!(c.find(" __Secure-sid = \"q\" "), Some("q"));
         assert_eq!(c.find("nothing"), None);
         assert_eq!(c.find(""), None);
+    }
+
+    #[test]
+    fn the_cookie_wins_over_a_bearer_token() {
+        let c = SessionCookie::default();
+        let both = c.token_in(
+            ["a=1", "__Host-latch=from-cookie"],
+            Some("Bearer from-header"),
+        );
+        assert_eq!(both, Some("from-cookie"));
+        assert_eq!(c.token_in([], Some("Bearer  t ")), Some("t"));
+        assert_eq!(c.token_in(["a=1"], Some("Basic dXNlcjpwdw==")), None);
+        assert_eq!(c.token_in([], None), None);
     }
 }

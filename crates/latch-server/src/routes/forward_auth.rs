@@ -173,18 +173,15 @@ fn identity_headers(h: &mut HeaderMap, user: &User, session_id: &str) {
 
 /// The session token: the session cookie if present, else `Authorization: Bearer`.
 fn session_token<'h>(headers: &'h HeaderMap, cookie: &SessionCookie) -> Option<&'h str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(|c| cookie.find(c))
-        .or_else(|| {
-            headers
-                .get(header::AUTHORIZATION)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.strip_prefix("Bearer "))
-                .map(str::trim)
-        })
+    cookie.token_in(
+        headers
+            .get_all(header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    )
 }
 
 /// 401, or a redirect to the login page for a browser navigating.
