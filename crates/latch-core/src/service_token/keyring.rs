@@ -297,8 +297,16 @@ impl Keyring {
     /// [`KeyringError`] for a document that is not a keyring, or a key that does not match
     /// its id.
     pub fn from_file(text: &str) -> Result<Self, KeyringError> {
-        let doc: FileDoc =
-            serde_json::from_str(text).map_err(|e| KeyringError::Format(e.to_string()))?;
+        // Position and kind only: the parser's message may quote a value, and this file holds
+        // private keys.
+        let doc: FileDoc = serde_json::from_str(text).map_err(|e| {
+            KeyringError::Format(format!(
+                "{:?} error at line {}, column {}",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         if doc.version != 1 {
             return Err(KeyringError::Format(format!(
                 "unknown version {}",

@@ -169,7 +169,27 @@ impl ServeConfig {
 fn read_file(path: &Path) -> Result<FileConfig> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config file {}", path.display()))?;
-    toml::from_str(&text).with_context(|| format!("invalid config file {}", path.display()))
+    toml::from_str(&text).map_err(|e| parse_error(path, &text, &e))
+}
+
+/// The config file holds API keys: a parse error names the line and what is wrong, but never
+/// quotes the file (toml's own message shows the offending line, and a quoted value may be a
+/// key).
+fn parse_error(path: &Path, text: &str, e: &toml::de::Error) -> anyhow::Error {
+    let line = e
+        .span()
+        .map(|s| text.get(..s.start).unwrap_or(text).matches('\n').count() + 1);
+    let mut message = String::with_capacity(e.message().len());
+    for (i, part) in e.message().split('"').enumerate() {
+        // Odd parts were inside double quotes: values from the file.
+        message.push_str(if i % 2 == 1 { "\"…\"" } else { part });
+    }
+    let at = line.map(|l| format!(" at line {l}")).unwrap_or_default();
+    anyhow::anyhow!(
+        "invalid config file {}{at}: {}",
+        path.display(),
+        message.trim()
+    )
 }
 
 /// `LATCH_API_KEYS`: comma-separated, blanks ignored.
@@ -315,6 +335,24 @@ mod tests {
         let bad: FileConfig =
             toml::from_str("[one_time_tokens]\nttl_s = 7200\nmax_ttl_s = 3600").unwrap();
         assert!(policy(&bad.sessions, &bad.one_time_tokens).is_err());
+    }
+
+    #[test]
+    fn parse_errors_name_the_line_but_never_quote_a_value() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("latch.toml");
+        let key = "config-key-that-must-not-leak-0123456789";
+        std::fs::write(
+            &p,
+            format!("listen = \"127.0.0.1:7600\"\napi_keys = \"{key}\"\n"),
+        )
+        .unwrap();
+        let e = format!("{:#}", read_file(&p).unwrap_err());
+        assert!(!e.contains(key), "{e}");
+        assert!(e.contains("at line 2"), "{e}");
+        std::fs::write(&p, "idle = 1\n").unwrap();
+        let e = format!("{:#}", read_file(&p).unwrap_err());
+        assert!(e.contains("idle") && e.contains("at line 1"), "{e}");
     }
 
     #[test]
