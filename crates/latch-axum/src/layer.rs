@@ -149,12 +149,13 @@ impl Sessions {
     /// # Errors
     /// [`Error::Store`].
     pub async fn revoke_own(&self, session: &Session, id: &SessionId) -> Result<bool, Error> {
+        // One read of that session, not a listing of all of the user's.
         let mine = self
             .latch
-            .user_sessions(&session.user().id)
+            .store()
+            .session(id)
             .await?
-            .iter()
-            .any(|s| s.id == *id);
+            .is_some_and(|s| s.user_id == session.user().id);
         if mine {
             self.latch.revoke_session(id).await?;
         }

@@ -88,16 +88,21 @@ fn calibrate(batch_time: Duration, mut f: impl FnMut()) -> u64 {
     ((batch_time.as_nanos() as f64 / per_op) as u64).max(1)
 }
 
-/// Median and p99 of per-operation samples.
-pub fn stats(mut samples: Vec<f64>, ops: u64) -> Stats {
+/// The `q` quantiles of `samples` (nearest rank), in the order asked; zeros when empty.
+pub fn quantiles<const N: usize>(mut samples: Vec<f64>, q: [f64; N]) -> [f64; N] {
     samples.sort_by(f64::total_cmp);
-    let at = |q: f64| {
-        let i = ((samples.len() as f64 - 1.0) * q).round() as usize;
+    q.map(|q| {
+        let i = ((samples.len().max(1) - 1) as f64 * q).round() as usize;
         samples.get(i).copied().unwrap_or(0.0)
-    };
+    })
+}
+
+/// Median and p99 of per-operation samples.
+pub fn stats(samples: Vec<f64>, ops: u64) -> Stats {
+    let [median_ns, p99_ns] = quantiles(samples, [0.5, 0.99]);
     Stats {
-        median_ns: at(0.5),
-        p99_ns: at(0.99),
+        median_ns,
+        p99_ns,
         ops,
     }
 }

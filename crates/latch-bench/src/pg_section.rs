@@ -113,7 +113,7 @@ async fn revocation(c: &Client, trials: usize) -> Result<(f64, f64), Error> {
         while c.query_opt(&lookup, &[&id]).await?.is_some() {}
         lags.push(start.elapsed().as_secs_f64() * 1e6);
     }
-    Ok(p50_p99(lags))
+    Ok(crate::sections::p50_p99(lags))
 }
 
 /// Remove a role, then look the session up with its user until the role is gone.
@@ -138,13 +138,7 @@ async fn demotion(c: &Client, trials: usize) -> Result<(f64, f64), Error> {
         }
         lags.push(start.elapsed().as_secs_f64() * 1e6);
     }
-    Ok(p50_p99(lags))
-}
-
-fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
+    Ok(crate::sections::p50_p99(lags))
 }
 
 /// A server the bench started; stopped on drop.

@@ -266,9 +266,8 @@ async fn demotion_lag(a: &Node, b: &Node, trials: usize) -> Result<(f64, f64, f6
         }
         lags.push(start.elapsed().as_secs_f64() * 1e6);
     }
-    lags.sort_by(f64::total_cmp);
-    let at = |q: f64| lags[((lags.len() - 1) as f64 * q).round() as usize];
-    Ok((at(0.5), at(0.99), at(1.0)))
+    let [p50, p99, max] = measure::quantiles(lags, [0.5, 0.99, 1.0]);
+    Ok((p50, p99, max))
 }
 
 async fn revocation_lag(a: &Node, b: &Node, trials: usize) -> Result<(f64, f64, f64), Error> {
@@ -295,9 +294,8 @@ async fn revocation_lag(a: &Node, b: &Node, trials: usize) -> Result<(f64, f64, 
             tokio::task::yield_now().await;
         }
     }
-    lags.sort_by(f64::total_cmp);
-    let at = |q: f64| lags[((lags.len() - 1) as f64 * q).round() as usize];
-    Ok((at(0.5), at(0.99), at(1.0)))
+    let [p50, p99, max] = measure::quantiles(lags, [0.5, 0.99, 1.0]);
+    Ok((p50, p99, max))
 }
 
 async fn used_memory(c: &redis::aio::MultiplexedConnection) -> Result<u64, Error> {

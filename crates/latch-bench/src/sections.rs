@@ -215,10 +215,9 @@ async fn one_node_freshness(latch: &Latch, trials: usize) -> Result<OneNode, Err
     })
 }
 
-pub(crate) fn p50_p99(mut v: Vec<f64>) -> (f64, f64) {
-    v.sort_by(f64::total_cmp);
-    let at = |q: f64| v[((v.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
+pub(crate) fn p50_p99(v: Vec<f64>) -> (f64, f64) {
+    let [p50, p99] = measure::quantiles(v, [0.5, 0.99]);
+    (p50, p99)
 }
 
 /// One node's requests per second over HTTP: the axum no-op, validate and forward-auth on the

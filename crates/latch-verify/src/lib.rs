@@ -125,15 +125,6 @@ impl Verifier {
         Ok(claims)
     }
 
-    /// Only kid lookup needs the header before the signature: tells whether `token` names a key
-    /// this verifier does not have (so a refresh could help).
-    pub fn names_unknown_key(&self, token: &str) -> bool {
-        split(token)
-            .and_then(|p| decode(p.header))
-            .and_then(|h| format::Header::parse(&h))
-            .is_ok_and(|h| self.keys.get(&h.kid).is_none())
-    }
-
     fn check(&self, c: &Claims, now: u64) -> Result<(), Rejected> {
         if c.iss != self.issuer {
             return Err(Rejected::Claims("wrong issuer"));
