@@ -35,6 +35,9 @@ pub enum ConfigError {
         "refusing to fetch keys over plain http from {0}: use https (or allow_http() for a trusted network)"
     )]
     InsecureUrl(String),
+    /// The HTTP client could not be built (its TLS backend, say).
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
 }
 
 /// A [`Verifier`] whose keys come from one JWKS URL.
@@ -81,7 +84,7 @@ impl RemoteVerifier {
             "http" => return Err(ConfigError::InsecureUrl(jwks_url.to_owned())),
             other => return Err(ConfigError::Url(format!("unsupported scheme {other}"))),
         }
-        Ok(Self::build(url, issuer.into(), audience.into()))
+        Self::build(url, issuer.into(), audience.into())
     }
 
     /// Like [`new`](Self::new), but accepts plain http to any host: only on a network where no
@@ -101,16 +104,17 @@ impl RemoteVerifier {
                 url.scheme()
             )));
         }
-        Ok(Self::build(url, issuer.into(), audience.into()))
+        Self::build(url, issuer.into(), audience.into())
     }
 
-    fn build(url: Url, issuer: String, audience: String) -> Self {
+    fn build(url: Url, issuer: String, audience: String) -> Result<Self, ConfigError> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
-        Self {
+            // No fallback to a default client: it would follow redirects.
+            .map_err(|e| ConfigError::Client(e.to_string()))?;
+        Ok(Self {
             url,
             client,
             verifier: RwLock::new(Verifier::new(KeySet::default(), issuer, audience)),
@@ -118,7 +122,7 @@ impl RemoteVerifier {
             refreshing: tokio::sync::Mutex::new(()),
             max_age: Self::MAX_AGE,
             min_refresh: Self::MIN_REFRESH,
-        }
+        })
     }
 
     /// Refetches keys older than `max_age` (default [`Self::MAX_AGE`]) before use.

@@ -87,9 +87,8 @@ pub async fn check(State(app): State<AppState>, uri: Uri, headers: HeaderMap) ->
     let original = ["x-forwarded-uri", "x-original-uri"]
         .iter()
         .find_map(|h| headers.get(*h).and_then(|v| v.to_str().ok()))
-        .unwrap_or("/")
-        .to_owned();
-    decide(&app, &headers, &original, required).await
+        .unwrap_or("/");
+    decide(&app, &headers, original, required).await
 }
 
 /// The same check for proxies that append the original path to the auth URL (Envoy
